@@ -1,0 +1,197 @@
+/**
+ * The building blocks of ResNet-FCN: convolution with symmetric padding and BatchNorm with the
+ * recipe's momentum convention. Each layer owns its variables and knows its exchange names.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { NamedVariable } from "./network.ts";
+
+/** Deterministic source of per-variable seeds, so one network seed fixes every initial value. */
+export class SeedSequence {
+  #next: number;
+  /** Starts the sequence at `seed`. */
+  constructor(seed: number) {
+    this.#next = seed;
+  }
+  /** The next seed. */
+  next(): number {
+    this.#next = (Math.imul(this.#next, 1103515245) + 12345) >>> 0;
+    return this.#next;
+  }
+}
+
+/** Options of {@linkcode Conv2d}. */
+export interface Conv2dOptions {
+  /** Exchange name prefix, e.g. `layer1.0.conv1`. */
+  name: string;
+  /** Input channels. */
+  inChannels: number;
+  /** Output channels. */
+  outChannels: number;
+  /** Square kernel side. */
+  kernel: number;
+  /** Stride (default 1). */
+  stride?: number;
+  /** Symmetric zero padding on every side (default 0). */
+  padding?: number;
+  /** Whether the layer adds a learned bias (default false). */
+  bias?: boolean;
+  /**
+   * Initialisation: `kaiming` draws the kernel from N(0, 2/fan_out) as torchvision's ResNet does;
+   * `uniform` follows PyTorch's default conv init, U(±1/√fan_in) for kernel and bias.
+   */
+  init: "kaiming" | "uniform";
+  /** Seeds for the initial values. */
+  seeds: SeedSequence;
+}
+
+/** A 2-D convolution, HWIO kernel, explicit symmetric padding (never TensorFlow's `same`). */
+export class Conv2d {
+  /** Exchange name prefix. */
+  readonly name: string;
+  /** Kernel, shape [k, k, in, out]. */
+  readonly kernel: tf.Variable;
+  /** Bias, shape [out], when the layer has one. */
+  readonly bias?: tf.Variable;
+  /** Stride. */
+  readonly stride: number;
+  /** Symmetric padding. */
+  readonly padding: number;
+  /** Square kernel side. */
+  readonly size: number;
+  /** Output channels. */
+  readonly outChannels: number;
+
+  /** Creates and initialises the layer's variables. */
+  constructor(opts: Conv2dOptions) {
+    const { name, inChannels, outChannels, kernel } = opts;
+    this.name = name;
+    this.stride = opts.stride ?? 1;
+    this.padding = opts.padding ?? 0;
+    this.size = kernel;
+    this.outChannels = outChannels;
+    const shape = [kernel, kernel, inChannels, outChannels];
+    const fanIn = kernel * kernel * inChannels;
+    const bound = 1 / Math.sqrt(fanIn);
+    this.kernel = tf.tidy(() =>
+      tf.variable(
+        opts.init === "kaiming"
+          ? tf.randomNormal(
+            shape,
+            0,
+            Math.sqrt(2 / (kernel * kernel * outChannels)),
+            "float32",
+            opts.seeds.next(),
+          )
+          : tf.randomUniform(shape, -bound, bound, "float32", opts.seeds.next()),
+        true,
+      )
+    );
+    if (opts.bias) {
+      this.bias = tf.tidy(() =>
+        tf.variable(
+          tf.randomUniform([outChannels], -bound, bound, "float32", opts.seeds.next()),
+          true,
+        )
+      );
+    }
+  }
+
+  /** Applies the convolution. */
+  apply(x: tf.Tensor4D): tf.Tensor4D {
+    const p = this.padding;
+    const y = tf.conv2d(
+      x,
+      this.kernel as tf.Tensor4D,
+      this.stride,
+      p === 0 ? "valid" : [[0, 0], [p, p], [p, p], [0, 0]],
+    );
+    return this.bias ? tf.add(y, this.bias) : y;
+  }
+
+  /** Output side for an input side. */
+  outSize(inSize: number): number {
+    return Math.floor((inSize + 2 * this.padding - this.size) / this.stride) + 1;
+  }
+
+  /** Variables under their exchange names. */
+  variables(): NamedVariable[] {
+    const vars = [{ name: `${this.name}.weight`, variable: this.kernel, trainable: true }];
+    if (this.bias) vars.push({ name: `${this.name}.bias`, variable: this.bias, trainable: true });
+    return vars;
+  }
+}
+
+/** BatchNorm momentum: moving = momentum·moving + (1 − momentum)·batch (recipe). */
+export const BN_MOMENTUM = 0.9;
+/** BatchNorm epsilon (recipe). */
+export const BN_EPSILON = 1e-5;
+
+/**
+ * Batch normalisation over N, H, W with learned scale and shift. In training it normalises with
+ * the batch mean and biased batch variance and folds both into the moving statistics.
+ */
+export class BatchNorm {
+  /** Exchange name prefix. */
+  readonly name: string;
+  /** Scale (γ), exchanged as `.weight`. */
+  readonly gamma: tf.Variable;
+  /** Shift (β), exchanged as `.bias`. */
+  readonly beta: tf.Variable;
+  /** Moving mean, exchanged as `.running_mean`. */
+  readonly movingMean: tf.Variable;
+  /** Moving variance, exchanged as `.running_var`. */
+  readonly movingVar: tf.Variable;
+
+  /**
+   * Creates γ = 1, β = 0, moving mean 0 and moving variance 1. Variables stay unnamed in
+   * TensorFlow.js, whose variable names are process-global: two networks would collide.
+   */
+  constructor(name: string, channels: number) {
+    this.name = name;
+    this.gamma = tf.variable(tf.ones([channels]), true);
+    this.beta = tf.variable(tf.zeros([channels]), true);
+    this.movingMean = tf.variable(tf.zeros([channels]), false);
+    this.movingVar = tf.variable(tf.ones([channels]), false);
+  }
+
+  /** Normalises; in training also updates the moving statistics. */
+  apply(x: tf.Tensor4D, training: boolean): tf.Tensor4D {
+    if (!training) {
+      return tf.batchNorm4d(
+        x,
+        this.movingMean as tf.Tensor1D,
+        this.movingVar as tf.Tensor1D,
+        this.beta as tf.Tensor1D,
+        this.gamma as tf.Tensor1D,
+        BN_EPSILON,
+      );
+    }
+    const { mean, variance } = tf.moments(x, [0, 1, 2]);
+    this.movingMean.assign(tf.tidy(() => blend(this.movingMean, mean)));
+    this.movingVar.assign(tf.tidy(() => blend(this.movingVar, variance)));
+    return tf.batchNorm4d(
+      x,
+      mean as tf.Tensor1D,
+      variance as tf.Tensor1D,
+      this.beta as tf.Tensor1D,
+      this.gamma as tf.Tensor1D,
+      BN_EPSILON,
+    );
+  }
+
+  /** Variables under their exchange names, in PyTorch's state-dict order. */
+  variables(): NamedVariable[] {
+    return [
+      { name: `${this.name}.weight`, variable: this.gamma, trainable: true },
+      { name: `${this.name}.bias`, variable: this.beta, trainable: true },
+      { name: `${this.name}.running_mean`, variable: this.movingMean, trainable: false },
+      { name: `${this.name}.running_var`, variable: this.movingVar, trainable: false },
+    ];
+  }
+}
+
+function blend(moving: tf.Tensor, batch: tf.Tensor): tf.Tensor {
+  return tf.add(tf.mul(moving, BN_MOMENTUM), tf.mul(batch, 1 - BN_MOMENTUM));
+}
