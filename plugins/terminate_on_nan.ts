@@ -1,0 +1,44 @@
+/**
+ * Stops training as soon as a step's loss is not finite, naming the step and the last good
+ * checkpoint to resume from.
+ *
+ * @example
+ * ```ts ignore
+ * import { TerminateOnNaN } from "./terminate_on_nan.ts";
+ * await model.fit(train, test, { epochs: 300, callbacks: [new TerminateOnNaN()] });
+ * ```
+ *
+ * @module
+ */
+import { Callback, type Logs } from "../src/train/callback.ts";
+
+/** Options of {@linkcode TerminateOnNaN}. */
+export interface TerminateOnNaNOptions {
+  /** Where the message goes (default `console.error`). */
+  log?: (message: string) => void;
+}
+
+/** Sets `model.stopTraining` on a non-finite loss; see the module documentation. */
+export class TerminateOnNaN extends Callback {
+  /** The message of the stop, once it happened. */
+  stopped: string | null = null;
+  readonly #log: (message: string) => void;
+
+  /** @param opts See {@linkcode TerminateOnNaNOptions}. */
+  constructor(opts: TerminateOnNaNOptions = {}) {
+    super();
+    this.#log = opts.log ?? console.error;
+  }
+
+  override onTrainBatchEnd(batch: number, logs: Logs): void {
+    if (Number.isFinite(logs.loss)) return;
+    const last = this.model.lastCheckpoint;
+    this.stopped = `TerminateOnNaN: loss is ${logs.loss} at step ${logs.step} ` +
+      `(epoch ${logs.epoch}, batch ${batch}); stopping. ` +
+      (last === null
+        ? "No checkpoint was saved in this run."
+        : `Last good checkpoint: ${last} (resume from it, e.g. with a lower learning rate).`);
+    this.#log(this.stopped);
+    this.model.stopTraining = true;
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * Losses: functions from logits and integer labels to a scalar tensor.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { softmaxCrossEntropy } from "./losses.ts";
+ *
+ * const loss = tf.tidy(() => softmaxCrossEntropy(tf.zeros([2, 4]), tf.tensor1d([0, 3], "int32")));
+ * (await loss.data())[0]; // ln 4
+ * ```
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+
+/** Logits `(N, classes)` and int32 labels `(N)` to a scalar loss (mean over the batch). */
+export type LossFn = (logits: tf.Tensor2D, labels: tf.Tensor1D) => tf.Scalar;
+
+/**
+ * Softmax cross-entropy on integer labels, mean over the batch (the recipe's loss).
+ * Computed through `logSoftmax`, so large logits do not overflow.
+ */
+export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => {
+    const classes = logits.shape[1];
+    const oneHot = tf.oneHot(tf.cast(labels, "int32"), classes);
+    return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits)), 1))) as tf.Scalar;
+  });
+}
+
+/** Losses known by name to `Model.prepare`. */
+export const LOSSES: Readonly<Record<string, LossFn>> = {
+  softmax_cross_entropy: softmaxCrossEntropy,
+};
+
+/** Resolves a loss name or function; throws naming the known losses. */
+export function resolveLoss(loss: string | LossFn): LossFn {
+  if (typeof loss === "function") return loss;
+  const fn = LOSSES[loss];
+  if (fn === undefined) {
+    throw new Error(`unknown loss "${loss}"; known: ${Object.keys(LOSSES).join(", ")}`);
+  }
+  return fn;
+}

@@ -1,0 +1,555 @@
+/**
+ * `Model`: a network with an optimiser, a loss and metrics, and the training loop around them.
+ *
+ * The loop reads as the sequence of callback hooks documented in `callback.ts`. Each training
+ * step runs under `tf.tidy`: the loss of `net.apply(x, true)` (BatchNorm on batch statistics,
+ * moving statistics updated) is differentiated with `tf.variableGrads`, the optimiser updates
+ * the variables, and the step's loss and metric counts come back with one `data()` call.
+ * Evaluation and prediction run `net.apply(x, false)` (BatchNorm on moving statistics).
+ *
+ * A checkpoint written by {@linkcode Model.save} is a folder (see `src/io/checkpoint.ts`) with
+ * `model.safetensors` (weights under the recipe's names, conv kernels OIHW), `optimizer.safetensors`
+ * (momentum buffers, tfjs layout: HWIO kernels) and `state.json` (global step, position, schedule
+ * state). `fit(..., { resumeFrom })` restores all of it and continues with the same step count,
+ * schedule position, momentum and data order.
+ *
+ * @example
+ * ```ts ignore
+ * import { Model } from "./model.ts";
+ * import { MomentumSGD } from "./optimizer.ts";
+ * import { warmupCosine } from "./schedules.ts";
+ * import { LRScheduler } from "../../plugins/lr_scheduler.ts";
+ *
+ * const model = new Model(resnetFCN({ depth: 50 }));
+ * model.prepare({
+ *   optimizer: new MomentumSGD({ schedule: warmupCosine({ epochs: 300 }) }),
+ *   loss: "softmax_cross_entropy",
+ *   metrics: ["acc_top1", "acc_top5"],
+ * });
+ * await model.fit(trainSet, testSet, { epochs: 300, batchSize: 512, callbacks: [new LRScheduler()] });
+ * ```
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { Dataset } from "../data/dataset.ts";
+import type { Network } from "../nn/network.ts";
+import { formatSummary } from "../nn/summary.ts";
+import { readCheckpoint, writeCheckpoint } from "../io/checkpoint.ts";
+import { decodeSafetensors, encodeSafetensors, type HostTensor } from "../io/safetensors.ts";
+import { loadNetworkTensors, networkTensors } from "../io/weights.ts";
+import { ProgressBar } from "../../plugins/progress_bar.ts";
+import { type Callback, CallbackList, type Logs, type TrainParams } from "./callback.ts";
+import "./gradients.ts";
+import { DataLoader } from "./loader.ts";
+import { type LossFn, resolveLoss } from "./losses.ts";
+import { type Metric, resolveMetric } from "./metrics.ts";
+import { MomentumSGD } from "./optimizer.ts";
+import type { ScheduleState } from "./schedules.ts";
+
+/** Options of {@linkcode Model.prepare}. */
+export interface PrepareOptions {
+  /** The optimiser (default: `new MomentumSGD()`, the recipe's with a constant 0.001 rate). */
+  optimizer?: MomentumSGD;
+  /** Loss name or function (default `"softmax_cross_entropy"`). */
+  loss?: string | LossFn;
+  /** Metric names or objects (default `["acc_top1", "acc_top5"]`). */
+  metrics?: (string | Metric)[];
+}
+
+/** Options of {@linkcode Model.fit}. */
+export interface FitOptions {
+  /** Epoch to stop before (default 1). */
+  epochs?: number;
+  /** Batch size when `train`/`eval` are datasets (default 32; the recipe uses 512). */
+  batchSize?: number;
+  /** Batch size of evaluation when `eval` is a dataset (default `batchSize`). */
+  evalBatchSize?: number;
+  /** Shuffle the training set every epoch, when it is a dataset (default true). */
+  shuffle?: boolean;
+  /** Drop the last partial training batch, when it is a dataset (default false). */
+  dropLast?: boolean;
+  /** Shuffle seed, when `train` is a dataset (default 0). */
+  seed?: number;
+  /** Evaluate after every `evalFreq`-th epoch, i.e. when `(epoch + 1) % evalFreq === 0` (default 1). */
+  evalFreq?: number;
+  /** Callbacks, called in this order (default none). */
+  callbacks?: Callback[];
+  /**
+   * 0: silent; 1: progress bar (plain lines when not a terminal); 2: one line per epoch
+   * (default 1). A `ProgressBar` is added unless `callbacks` already holds one.
+   */
+  verbose?: 0 | 1 | 2;
+  /** First epoch to train (default 0); ignored with `resumeFrom`. */
+  initialEpoch?: number;
+  /** Checkpoint folder to restore and continue from (weights, momentum, schedule, position). */
+  resumeFrom?: string;
+}
+
+/** Options of {@linkcode Model.evaluate} and {@linkcode Model.predict}. */
+export interface RunOptions {
+  /** Batch size when the input is a dataset or tensor (default 32). */
+  batchSize?: number;
+  /** Callbacks (default none). */
+  callbacks?: Callback[];
+}
+
+/** Where a run stands: the next batch to train and the steps done. */
+export interface ResumeState {
+  /** Epoch of the next batch. */
+  epoch: number;
+  /** Index of the next batch within `epoch` (0 at an epoch boundary). */
+  batch: number;
+  /** Training steps done over the whole run. */
+  globalStep: number;
+}
+
+/** Contents of a checkpoint's `state.json`. */
+interface StateFile {
+  format: 1;
+  network: string;
+  globalStep: number;
+  position: { epoch: number; batch: number };
+  schedule?: ScheduleState;
+  optimizer?: { kind: "momentum_sgd"; momentum: number; weightDecay: number };
+}
+
+/** File names inside a checkpoint folder. */
+export const CHECKPOINT_FILES = {
+  weights: "model.safetensors",
+  optimizer: "optimizer.safetensors",
+  state: "state.json",
+} as const;
+
+const encoder = new TextEncoder();
+
+async function toHost(t: tf.Tensor): Promise<HostTensor> {
+  return { dtype: "float32", shape: [...t.shape], data: await t.data() as Float32Array };
+}
+
+/** A network with its training setup; see the module documentation. */
+export class Model {
+  /** The network. */
+  readonly net: Network;
+  /** Set to true (e.g. from a callback) to end `fit` after the current batch or epoch. */
+  stopTraining = false;
+  /** Training steps done over the whole run (restored from checkpoints). */
+  globalStep = 0;
+  /** Path of the checkpoint most recently written or loaded, if any. */
+  lastCheckpoint: string | null = null;
+  #optimizer: MomentumSGD | null = null;
+  #loss: LossFn | null = null;
+  #metrics: Metric[] = [];
+  #position = { epoch: 0, batch: 0 };
+
+  /** @param net The network to train. */
+  constructor(net: Network) {
+    this.net = net;
+  }
+
+  /** Sets the optimiser, loss and metrics; see {@linkcode PrepareOptions} for defaults. */
+  prepare(opts: PrepareOptions = {}): void {
+    const metrics = (opts.metrics ?? ["acc_top1", "acc_top5"]).map(resolveMetric);
+    const names = metrics.map((m) => m.name);
+    const clash = names.find((n, i) => names.indexOf(n) !== i || n === "loss");
+    if (clash !== undefined) throw new Error(`Model.prepare: metric name "${clash}" is not unique`);
+    this.#optimizer = opts.optimizer ?? new MomentumSGD();
+    this.#loss = resolveLoss(opts.loss ?? "softmax_cross_entropy");
+    this.#metrics = metrics;
+  }
+
+  /** The optimiser; throws before {@linkcode Model.prepare}. */
+  get optimizer(): MomentumSGD {
+    if (this.#optimizer === null) {
+      throw new Error("Model: call prepare() before using the optimiser");
+    }
+    return this.#optimizer;
+  }
+
+  /** Metric names, in log order. */
+  get metricNames(): string[] {
+    return this.#metrics.map((m) => m.name);
+  }
+
+  /** The next batch `fit` would train and the steps done. */
+  get position(): ResumeState {
+    return { ...this.#position, globalStep: this.globalStep };
+  }
+
+  /**
+   * Trains on `train` (a dataset or a loader), evaluating on `evalData` after every
+   * `evalFreq`-th epoch. Resolves to the logs of each epoch that ran.
+   */
+  async fit(
+    train: Dataset | DataLoader,
+    evalData?: Dataset | DataLoader,
+    opts: FitOptions = {},
+  ): Promise<Logs[]> {
+    const optimizer = this.optimizer;
+    const { epochs = 1, batchSize = 32, evalFreq = 1, verbose = 1 } = opts;
+    if (!Number.isInteger(evalFreq) || evalFreq < 1) {
+      throw new Error(`Model.fit: evalFreq must be an integer >= 1, got ${evalFreq}`);
+    }
+    const loader = train instanceof DataLoader ? train : new DataLoader(train, {
+      batchSize,
+      shuffle: opts.shuffle ?? true,
+      dropLast: opts.dropLast ?? false,
+      seed: opts.seed ?? 0,
+      training: true,
+    });
+    const evalLoader = evalData === undefined ? null : toEvalLoader(
+      evalData,
+      opts.evalBatchSize ?? batchSize,
+    );
+    let initialEpoch = opts.initialEpoch ?? 0;
+    let startBatch = 0;
+    if (opts.resumeFrom !== undefined) {
+      const state = await this.load(opts.resumeFrom);
+      initialEpoch = state.epoch;
+      startBatch = state.batch;
+    }
+    if (!Number.isInteger(epochs) || !Number.isInteger(initialEpoch) || initialEpoch < 0) {
+      throw new Error(
+        `Model.fit: epochs (${epochs}) and initialEpoch (${initialEpoch}) must be integers >= 0`,
+      );
+    }
+    this.#position = { epoch: initialEpoch, batch: startBatch };
+
+    const given = opts.callbacks ?? [];
+    const withBar = verbose > 0 && !given.some((c) => c instanceof ProgressBar)
+      ? [...given, new ProgressBar({ mode: verbose === 2 ? "epoch" : "auto" })]
+      : given;
+    const callbacks = new CallbackList(withBar);
+    const params: TrainParams = {
+      epochs,
+      initialEpoch,
+      stepsPerEpoch: loader.stepsPerEpoch,
+      batchSize: loader.batchSize,
+      samples: loader.samplesPerEpoch,
+      evalSteps: evalLoader?.stepsPerEpoch ?? 0,
+      evalFreq,
+      metrics: this.metricNames,
+      verbose,
+    };
+    callbacks.setModel(this);
+    callbacks.setParams(params);
+    this.stopTraining = false;
+
+    const history: Logs[] = [];
+    let lastLogs: Logs = { step: this.globalStep };
+    await callbacks.onTrainBegin({ step: this.globalStep });
+    for (let epoch = initialEpoch; epoch < epochs; epoch++) {
+      const first = epoch === initialEpoch ? startBatch : 0;
+      await callbacks.onEpochBegin(epoch, {
+        epoch,
+        step: this.globalStep,
+        lr: optimizer.lr,
+        batch: first,
+      });
+      const sums = new Float64Array(1 + this.#metrics.length);
+      let seen = 0;
+      let lr = optimizer.lr;
+      let completed = true;
+      for await (const { images, labels, size, index } of loader.batches(epoch, first)) {
+        let values: Float32Array;
+        try {
+          await callbacks.onTrainBatchBegin(index, {
+            batch: index,
+            batchSize: size,
+            epoch,
+            lr: optimizer.lr,
+          });
+          lr = optimizer.lr;
+          values = await this.#trainStep(images, labels);
+        } finally {
+          images.dispose();
+          labels.dispose();
+        }
+        this.globalStep++;
+        this.#position = { epoch, batch: index + 1 };
+        seen += size;
+        sums[0] += values[0] * size;
+        const logs: Logs = { loss: values[0] };
+        this.#metrics.forEach((m, i) => {
+          sums[i + 1] += values[i + 1];
+          logs[m.name] = sums[i + 1] / seen;
+        });
+        Object.assign(logs, {
+          lr,
+          step: this.globalStep,
+          epoch,
+          batch: index,
+          batchSize: size,
+          samplesSeen: seen,
+        });
+        await callbacks.onTrainBatchEnd(index, logs);
+        if (this.stopTraining) {
+          completed = index + 1 === loader.stepsPerEpoch;
+          break;
+        }
+      }
+      if (completed) this.#position = { epoch: epoch + 1, batch: 0 };
+      const epochLogs: Logs = { loss: seen > 0 ? sums[0] / seen : NaN };
+      this.#metrics.forEach((m, i) => epochLogs[m.name] = seen > 0 ? sums[i + 1] / seen : NaN);
+      Object.assign(epochLogs, { lr, step: this.globalStep, epoch, samplesSeen: seen });
+      if (completed && evalLoader !== null && (epoch + 1) % evalFreq === 0) {
+        const ev = await this.#evalLoop(evalLoader, callbacks, epoch);
+        for (const [k, v] of Object.entries(ev)) {
+          if (k !== "epoch") epochLogs[`eval_${k}`] = v;
+        }
+      }
+      await callbacks.onEpochEnd(epoch, epochLogs);
+      history.push(epochLogs);
+      lastLogs = epochLogs;
+      if (this.stopTraining) break;
+    }
+    await callbacks.onTrainEnd(lastLogs);
+    return history;
+  }
+
+  /** Loss and metrics over the whole of `data` (BatchNorm on moving statistics). */
+  async evaluate(data: Dataset | DataLoader, opts: RunOptions = {}): Promise<Logs> {
+    if (this.#loss === null) throw new Error("Model: call prepare() before evaluate()");
+    const callbacks = new CallbackList(opts.callbacks ?? []);
+    callbacks.setModel(this);
+    return await this.#evalLoop(toEvalLoader(data, opts.batchSize ?? 32), callbacks, null);
+  }
+
+  /**
+   * Network outputs for every example of `data`, in order, concatenated along the batch axis
+   * (logits `(N, classes)`, or score maps for larger inputs). The caller disposes the result.
+   */
+  async predict(
+    data: Dataset | DataLoader | tf.Tensor4D,
+    opts: RunOptions = {},
+  ): Promise<tf.Tensor> {
+    const callbacks = new CallbackList(opts.callbacks ?? []);
+    callbacks.setModel(this);
+    const batchSize = opts.batchSize ?? 32;
+    await callbacks.onPredictBegin({});
+    const outs: tf.Tensor[] = [];
+    try {
+      if (data instanceof tf.Tensor) {
+        for (let i = 0; i < data.shape[0]; i += batchSize) {
+          const n = Math.min(batchSize, data.shape[0] - i);
+          outs.push(
+            tf.tidy(() => this.net.apply(tf.slice(data, [i, 0, 0, 0], [n, -1, -1, -1]), false)),
+          );
+        }
+      } else {
+        for await (const { images, labels } of toEvalLoader(data, batchSize).batches(0)) {
+          outs.push(tf.tidy(() => this.net.apply(images, false)));
+          images.dispose();
+          labels.dispose();
+        }
+      }
+      const result = outs.length === 1 ? outs[0] : tf.concat(outs, 0);
+      const samples = result.shape[0];
+      await callbacks.onPredictEnd({ samples });
+      return result;
+    } finally {
+      if (outs.length > 1) tf.dispose(outs);
+    }
+  }
+
+  /**
+   * Writes a checkpoint folder at `dir` (replacing an old one atomically): weights, optimiser
+   * state when prepared, and the resume state. Sets {@linkcode Model.lastCheckpoint}.
+   */
+  async save(dir: string): Promise<void> {
+    const vars = this.net.variables();
+    const state: StateFile = {
+      format: 1,
+      network: this.net.name,
+      globalStep: this.globalStep,
+      position: { ...this.#position },
+    };
+    const files: Record<string, Uint8Array> = {
+      [CHECKPOINT_FILES.weights]: encodeSafetensors(networkTensors(this.net), {
+        format: "pt",
+        network: this.net.name,
+      }),
+    };
+    if (this.#optimizer !== null) {
+      const opt = this.#optimizer;
+      const buffers = new Map<string, HostTensor>();
+      for (const { name, variable } of opt.buffers(vars)) {
+        buffers.set(name, await toHost(variable));
+      }
+      files[CHECKPOINT_FILES.optimizer] = encodeSafetensors(buffers, { layout: "tfjs-hwio" });
+      state.schedule = opt.schedule.state();
+      state.optimizer = {
+        kind: "momentum_sgd",
+        momentum: opt.momentum,
+        weightDecay: opt.weightDecay,
+      };
+    }
+    files[CHECKPOINT_FILES.state] = encoder.encode(JSON.stringify(state, null, 2) + "\n");
+    const { epoch, batch } = this.#position;
+    await writeCheckpoint(dir, files, {
+      network: this.net.name,
+      globalStep: this.globalStep,
+      // The last epoch completed, as the recipe names checkpoints.
+      epoch: batch === 0 ? epoch - 1 : epoch,
+      position: { epoch, batch },
+    });
+    this.lastCheckpoint = dir;
+  }
+
+  /**
+   * Restores a checkpoint folder written by {@linkcode Model.save}: weights always; momentum and
+   * schedule state when the model is prepared (both must be present then); the step count and
+   * position. A path ending in `.safetensors` loads weights only. Resolves to the position.
+   * Throws naming the file and the problem; after a throw the model may be partly restored.
+   */
+  async load(path: string): Promise<ResumeState> {
+    if (path.endsWith(".safetensors")) {
+      const { tensors } = decodeSafetensors(await Deno.readFile(path), path);
+      loadNetworkTensors(this.net, tensors, { strict: true, source: path });
+      return this.position;
+    }
+    const { files } = await readCheckpoint(path);
+    const need = (name: string) => {
+      const bytes = files[name];
+      if (bytes === undefined) throw new Error(`checkpoint ${path}: missing file ${name}`);
+      return bytes;
+    };
+    const state = JSON.parse(new TextDecoder().decode(need(CHECKPOINT_FILES.state))) as StateFile;
+    if (state.format !== 1) {
+      throw new Error(`checkpoint ${path}: state.json format ${state.format} is not supported (1)`);
+    }
+    const weightsSource = `${path}/${CHECKPOINT_FILES.weights}`;
+    const { tensors } = decodeSafetensors(need(CHECKPOINT_FILES.weights), weightsSource);
+    if (this.#optimizer !== null) {
+      const opt = this.#optimizer;
+      if (state.schedule === undefined || state.optimizer === undefined) {
+        throw new Error(`checkpoint ${path}: holds no optimiser state to resume from`);
+      }
+      if (
+        state.optimizer.momentum !== opt.momentum || state.optimizer.weightDecay !== opt.weightDecay
+      ) {
+        throw new Error(
+          `checkpoint ${path}: optimiser momentum ${state.optimizer.momentum} / weight decay ` +
+            `${state.optimizer.weightDecay}, but this model's are ${opt.momentum} / ${opt.weightDecay}`,
+        );
+      }
+      const optSource = `${path}/${CHECKPOINT_FILES.optimizer}`;
+      const buffers = decodeSafetensors(need(CHECKPOINT_FILES.optimizer), optSource).tensors;
+      // Cheapest checks first; each step validates before it assigns anything.
+      opt.schedule.loadState(state.schedule);
+      loadNetworkTensors(this.net, tensors, { strict: true, source: weightsSource });
+      opt.loadBuffers(
+        this.net.variables(),
+        buffers as Map<string, { shape: number[]; data: Float32Array }>,
+        optSource,
+      );
+    } else {
+      loadNetworkTensors(this.net, tensors, { strict: true, source: weightsSource });
+    }
+    this.globalStep = state.globalStep;
+    this.#position = { ...state.position };
+    this.lastCheckpoint = path;
+    return this.position;
+  }
+
+  /** Keras-like summary (layers, output shapes, parameter totals) for inputs of side `inputSize`. */
+  summary(inputSize = 32): string {
+    return formatSummary(this.net, inputSize);
+  }
+
+  /** Frees the network and the optimiser's buffers. */
+  dispose(): void {
+    this.#optimizer?.dispose();
+    this.net.dispose();
+  }
+
+  /** One training step; resolves to `[loss, correct count of each metric]`. */
+  async #trainStep(images: tf.Tensor4D, labels: tf.Tensor1D): Promise<Float32Array> {
+    const vars = this.net.variables();
+    const trainable = vars.filter((v) => v.trainable).map((v) => v.variable);
+    const lossFn = this.#loss!;
+    const packed = tf.tidy(() => {
+      let counts: tf.Scalar[] = [];
+      const { value, grads } = tf.variableGrads(() => {
+        const logits = asLogits(this.net.apply(images, true));
+        // Kept past the gradient's inner scope; disposed right after stacking below.
+        counts = this.#metrics.map((m) => tf.keep(m.correct(logits, labels)));
+        return lossFn(logits, labels);
+      }, trainable);
+      this.optimizer.applyGradients(vars, grads);
+      const out = tf.stack([value, ...counts]);
+      tf.dispose(counts);
+      return out;
+    });
+    try {
+      return await packed.data() as Float32Array;
+    } finally {
+      packed.dispose();
+    }
+  }
+
+  async #evalLoop(
+    loader: DataLoader,
+    callbacks: CallbackList,
+    epoch: number | null,
+  ): Promise<Logs> {
+    const lossFn = this.#loss!;
+    await callbacks.onEvalBegin(epoch === null ? {} : { epoch });
+    const sums = new Float64Array(1 + this.#metrics.length);
+    let seen = 0;
+    const running = (): Logs => {
+      const logs: Logs = { loss: sums[0] / seen };
+      this.#metrics.forEach((m, i) => logs[m.name] = sums[i + 1] / seen);
+      return logs;
+    };
+    for await (const { images, labels, size, index } of loader.batches(0)) {
+      let values: Float32Array;
+      try {
+        await callbacks.onEvalBatchBegin(index, { batch: index, batchSize: size });
+        const packed = tf.tidy(() => {
+          const logits = asLogits(this.net.apply(images, false));
+          return tf.stack([
+            lossFn(logits, labels),
+            ...this.#metrics.map((m) => m.correct(logits, labels)),
+          ]);
+        });
+        values = await packed.data() as Float32Array;
+        packed.dispose();
+      } finally {
+        images.dispose();
+        labels.dispose();
+      }
+      seen += size;
+      sums[0] += values[0] * size;
+      for (let i = 1; i < sums.length; i++) sums[i] += values[i];
+      await callbacks.onEvalBatchEnd(index, {
+        ...running(),
+        batch: index,
+        batchSize: size,
+        samplesSeen: seen,
+      });
+    }
+    const logs = running();
+    if (epoch !== null) logs.epoch = epoch;
+    await callbacks.onEvalEnd(logs);
+    return logs;
+  }
+}
+
+function toEvalLoader(data: Dataset | DataLoader, batchSize: number): DataLoader {
+  return data instanceof DataLoader
+    ? data
+    : new DataLoader(data, { batchSize, shuffle: false, dropLast: false, training: false });
+}
+
+/** `(N, classes)` logits from a network output: 2-D as is, `(N, 1, 1, C)` reshaped. */
+function asLogits(out: tf.Tensor): tf.Tensor2D {
+  if (out.rank === 2) return out as tf.Tensor2D;
+  if (out.rank === 4 && out.shape[1] === 1 && out.shape[2] === 1) {
+    return tf.reshape(out, [out.shape[0], out.shape[3]!]);
+  }
+  throw new Error(
+    `Model: training and evaluation need (N, classes) logits, but the network gave shape ` +
+      `[${out.shape}]; use an input size whose output map is 1×1 (e.g. 32×32)`,
+  );
+}

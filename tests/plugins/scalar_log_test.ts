@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import { ModelCheckpoint } from "../../plugins/model_checkpoint.ts";
+import { ScalarLog, type ScalarRecord } from "../../plugins/scalar_log.ts";
+import { Model } from "../../src/train/model.ts";
+import { MomentumSGD } from "../../src/train/optimizer.ts";
+import { quadrantDataset, Recorder, tinyNet, useCpu } from "../train/helpers.ts";
+
+await useCpu();
+
+const RECIPE_TAGS = [
+  "eval/acc_top1",
+  "eval/acc_top5",
+  "eval/loss",
+  "train/acc_top1",
+  "train/acc_top5",
+  "train/loss",
+  "train/lr",
+];
+
+function newModel(): Model {
+  const model = new Model(tinyNet({ seed: 2 }));
+  model.prepare({ optimizer: new MomentumSGD({ lr: 0.05 }) });
+  return model;
+}
+
+async function readLog(path: string): Promise<ScalarRecord[]> {
+  const text = await Deno.readTextFile(path);
+  assert.ok(text.endsWith("\n"));
+  return text.trimEnd().split("\n").map((line) => JSON.parse(line));
+}
+
+const steps = (recs: ScalarRecord[], tag: string) =>
+  recs.filter((r) => r.tag === tag).map((r) => r.step);
+
+Deno.test("the log parses line by line and holds exactly the recipe's tags at the recipe's steps", async () => {
+  const dir = await Deno.makeTempDir();
+  const model = newModel();
+  const rec = new Recorder();
+  const log = new ScalarLog({ logDir: `${dir}/vis_logs`, clock: () => 1700000000.25 });
+  await model.fit(quadrantDataset(5), quadrantDataset(4, 1), {
+    epochs: 2,
+    batchSize: 3,
+    verbose: 0,
+    callbacks: [log, rec],
+  });
+  assert.match(
+    log.path!,
+    new RegExp(`${dir}/vis_logs/scalars-\\d{4}-\\d\\d-\\d\\dT[\\d-]+\\.\\d+Z-${Deno.pid}\\.jsonl$`),
+  );
+  const recs = await readLog(log.path!);
+  assert.deepEqual([...new Set(recs.map((r) => r.tag))].sort(), RECIPE_TAGS);
+  for (const r of recs) {
+    assert.deepEqual(Object.keys(r), ["tag", "step", "value", "wall_time"]);
+    assert.equal(r.wall_time, 1700000000.25);
+  }
+  for (const tag of RECIPE_TAGS) {
+    assert.deepEqual(steps(recs, tag), tag.startsWith("train/") ? [1, 2, 3, 4] : [0, 1], tag);
+  }
+  const train = (tag: string) => recs.filter((r) => r.tag === `train/${tag}`).map((r) => r.value);
+  assert.deepEqual(train("loss"), rec.batchLogs.map((l) => l.loss));
+  assert.deepEqual(train("acc_top1"), rec.batchLogs.map((l) => l.acc_top1));
+  assert.deepEqual(train("lr"), [0.05, 0.05, 0.05, 0.05]);
+  const evalLoss = recs.filter((r) => r.tag === "eval/loss").map((r) => r.value);
+  assert.deepEqual(evalLoss, rec.evalLogs.map((l) => l.loss));
+  model.dispose();
+});
+
+Deno.test("appending on resume drops what the crashed run logged after its checkpoint: every step once", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/run.jsonl`;
+  const train = quadrantDataset(5);
+  const test = quadrantDataset(4, 1);
+  const first = newModel();
+  // The "crashed" run got through 3 epochs but its last checkpoint is epoch 0.
+  await first.fit(train, test, {
+    epochs: 3,
+    batchSize: 3,
+    verbose: 0,
+    callbacks: [
+      new ScalarLog({ file }),
+      new ModelCheckpoint({ saveDir: `${dir}/ckpt`, saveFinal: false }),
+    ],
+  });
+  first.dispose();
+  await Deno.writeTextFile(file, '{"tag":"train/lo', { append: true }); // torn by the crash
+  const second = newModel();
+  await second.fit(train, test, {
+    epochs: 3,
+    batchSize: 3,
+    verbose: 0,
+    resumeFrom: `${dir}/ckpt/0`,
+    callbacks: [new ScalarLog({ file })],
+  });
+  second.dispose();
+  const recs = await readLog(file);
+  for (const tag of RECIPE_TAGS) {
+    assert.deepEqual(
+      steps(recs, tag),
+      tag.startsWith("train/") ? [1, 2, 3, 4, 5, 6] : [0, 1, 2],
+      tag,
+    );
+  }
+});
