@@ -37,7 +37,7 @@ const LIMITS = [
 ] as const;
 
 /** The help printed when no adapter is found. */
-export const NO_ADAPTER_HELP = [
+export const NO_ADAPTER_HELP: string = [
   "no WebGPU adapter found (navigator.gpu.requestAdapter() returned null).",
   "Without a GPU, install Mesa's software drivers (Debian/Ubuntu: apt-get install",
   "libegl-mesa0 libgl1-mesa-dri mesa-vulkan-drivers) and, if Vulkan still finds nothing,",

@@ -43,6 +43,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { Tensor1D, Tensor4D } from "../tensor_types.ts";
 import type { BatchContext, BatchTransform } from "./dataset.ts";
 import { CIFAR10_MEAN, CIFAR10_STD } from "./cifar10.ts";
 import { type RandomSource, seededRandom } from "./random.ts";
@@ -154,18 +155,18 @@ function checkLength(name: string, values: ArrayLike<number>, n: number): void {
  * pixels-and-ones by [N, 2, 1], because its leading-axis broadcast is ~6× slower; on GPU backends
  * the plain broadcast is the fast one (that matMul shape runs ~100× slower there).
  */
-function scaleShift(images: tf.Tensor4D, scale: tf.Tensor1D, offset: tf.Tensor1D): tf.Tensor4D {
+function scaleShift(images: Tensor4D, scale: Tensor1D, offset: Tensor1D): Tensor4D {
   return tf.tidy(() => {
     const [n, h, w, c] = images.shape;
     if (tf.getBackend() !== "cpu") {
       const s = tf.reshape(scale, [n, 1, 1, 1]);
-      return tf.add(tf.mul(images, s), tf.reshape(offset, [n, 1, 1, 1])) as tf.Tensor4D;
+      return tf.add(tf.mul(images, s), tf.reshape(offset, [n, 1, 1, 1])) as Tensor4D;
     }
     const p = h * w * c;
     const x = tf.reshape(images, [n, p, 1]);
     const withOnes = tf.concat([x, tf.ones([n, p, 1])], 2);
     const coef = tf.reshape(tf.stack([scale, offset], 1), [n, 2, 1]);
-    return tf.reshape(tf.matMul(withOnes, coef), [n, h, w, c]) as tf.Tensor4D;
+    return tf.reshape(tf.matMul(withOnes, coef), [n, h, w, c]) as Tensor4D;
   });
 }
 
@@ -174,7 +175,7 @@ function scaleShift(images: tf.Tensor4D, scale: tf.Tensor1D, offset: tf.Tensor1D
  * source (x', y') = maps[i] · (x, y, 1), rounded half up, or 0 outside the image. `maps` holds six
  * numbers per image, row-major [[a, b, c], [d, e, f]].
  */
-function resampleAffine(images: tf.Tensor4D, maps: Float32Array): tf.Tensor4D {
+function resampleAffine(images: Tensor4D, maps: Float32Array): Tensor4D {
   const [n, h, w, c] = images.shape;
   return tf.tidy(() => {
     const hw = h * w;
@@ -208,7 +209,7 @@ function resampleAffine(images: tf.Tensor4D, maps: Float32Array): tf.Tensor4D {
       [tf.reshape(images, [n, hw, c]), tf.zeros([n, 1, c], images.dtype)],
       1,
     );
-    return tf.reshape(tf.gather(padded, index, 1, 1), [n, h, w, c]) as tf.Tensor4D;
+    return tf.reshape(tf.gather(padded, index, 1, 1), [n, h, w, c]) as Tensor4D;
   });
 }
 
@@ -244,11 +245,11 @@ function rotationMap(angle: number, flip: boolean, w: number, h: number): number
  * ```
  */
 export function randomCrop(
-  images: tf.Tensor4D,
+  images: Tensor4D,
   cropX: ArrayLike<number>,
   cropY: ArrayLike<number>,
   pad: number,
-): tf.Tensor4D {
+): Tensor4D {
   const n = images.shape[0];
   checkLength("cropX", cropX, n);
   checkLength("cropY", cropY, n);
@@ -270,11 +271,11 @@ export function randomCrop(
  * ```
  */
 export function adjustBrightness(
-  images: tf.Tensor4D,
+  images: Tensor4D,
   factor: ArrayLike<number>,
   on: ArrayLike<number>,
   maxValue = 255,
-): tf.Tensor4D {
+): Tensor4D {
   const n = images.shape[0];
   checkLength("brightness factor", factor, n);
   checkLength("brightness flags", on, n);
@@ -297,15 +298,15 @@ export function adjustBrightness(
  * meanGrey(tf.fill([1, 2, 2, 3], 10)).dataSync(); // [10]
  * ```
  */
-export function meanGrey(images: tf.Tensor4D): tf.Tensor1D {
+export function meanGrey(images: Tensor4D): Tensor1D {
   const [n, h, w, c] = images.shape;
   return tf.tidy(() => {
-    if (c !== 3) return tf.mean(tf.reshape(images, [n, h * w * c]), 1) as tf.Tensor1D;
+    if (c !== 3) return tf.mean(tf.reshape(images, [n, h * w * c]), 1) as Tensor1D;
     const luma = tf.matMul(
       tf.reshape(images, [n * h * w, 3]),
       tf.tensor2d([0.299, 0.587, 0.114], [3, 1]),
     );
-    return tf.mean(tf.reshape(luma, [n, h * w]), 1) as tf.Tensor1D;
+    return tf.mean(tf.reshape(luma, [n, h * w]), 1) as Tensor1D;
   });
 }
 
@@ -322,18 +323,18 @@ export function meanGrey(images: tf.Tensor4D): tf.Tensor1D {
  * ```
  */
 export function adjustContrast(
-  images: tf.Tensor4D,
+  images: Tensor4D,
   factor: ArrayLike<number>,
   on: ArrayLike<number>,
   maxValue = 255,
-): tf.Tensor4D {
+): Tensor4D {
   const n = images.shape[0];
   checkLength("contrast factor", factor, n);
   checkLength("contrast flags", on, n);
   return tf.tidy(() => {
     const f = tf.tensor1d(Float32Array.from({ length: n }, (_, i) => on[i] ? factor[i] : 1));
     // m + f·(x − m) = f·x + (1 − f)·m; f = 1 leaves an image exactly as it was.
-    const offset = tf.mul(tf.sub(1, f), meanGrey(images)) as tf.Tensor1D;
+    const offset = tf.mul(tf.sub(1, f), meanGrey(images)) as Tensor1D;
     return tf.clipByValue(scaleShift(images, f, offset), 0, maxValue);
   });
 }
@@ -349,7 +350,7 @@ export function adjustContrast(
  * const y = flipHorizontal(tf.tensor4d([1, 2], [1, 1, 2, 1]), [1]); // [2, 1]
  * ```
  */
-export function flipHorizontal(images: tf.Tensor4D, flip: ArrayLike<number>): tf.Tensor4D {
+export function flipHorizontal(images: Tensor4D, flip: ArrayLike<number>): Tensor4D {
   return flipAndRotate(images, flip, new Float32Array(images.shape[0]));
 }
 
@@ -365,7 +366,7 @@ export function flipHorizontal(images: tf.Tensor4D, flip: ArrayLike<number>): tf
  * const y = rotate(tf.ones([2, 8, 8, 3]), [0.1, -0.2]);
  * ```
  */
-export function rotate(images: tf.Tensor4D, angle: ArrayLike<number>): tf.Tensor4D {
+export function rotate(images: Tensor4D, angle: ArrayLike<number>): Tensor4D {
   return flipAndRotate(images, new Uint8Array(images.shape[0]), angle);
 }
 
@@ -381,10 +382,10 @@ export function rotate(images: tf.Tensor4D, angle: ArrayLike<number>): tf.Tensor
  * ```
  */
 export function flipAndRotate(
-  images: tf.Tensor4D,
+  images: Tensor4D,
   flip: ArrayLike<number>,
   angle: ArrayLike<number>,
-): tf.Tensor4D {
+): Tensor4D {
   const [n, h, w] = images.shape;
   checkLength("flip flags", flip, n);
   checkLength("angles", angle, n);
@@ -408,12 +409,12 @@ export function flipAndRotate(
  * ```
  */
 export function augmentBatch(
-  images: tf.Tensor4D,
+  images: Tensor4D,
   draws: AugmentDraws,
   config: Readonly<AugmentConfig> = RECIPE_AUGMENTATION,
-): tf.Tensor4D {
+): Tensor4D {
   return tf.tidy(() => {
-    let x = tf.cast(images, "float32") as tf.Tensor4D;
+    let x = tf.cast(images, "float32") as Tensor4D;
     x = randomCrop(x, draws.cropX, draws.cropY, config.pad);
     x = adjustBrightness(x, draws.brightness, draws.brightnessOn, config.maxValue);
     x = adjustContrast(x, draws.contrast, draws.contrastOn, config.maxValue);
@@ -449,7 +450,7 @@ export function normalize(
   }
   if (std.some((s) => !(s > 0))) throw new RangeError(`normalize: std must be positive: [${std}]`);
   const scale = opts.scale ?? 255;
-  return (images: tf.Tensor4D) => {
+  return (images: Tensor4D) => {
     const c = images.shape[3];
     if (mean.length !== 1 && mean.length !== c) {
       throw new RangeError(
@@ -458,7 +459,7 @@ export function normalize(
     }
     return tf.tidy(() => {
       const x = tf.div(tf.cast(images, "float32"), scale);
-      return tf.div(tf.sub(x, tf.tensor1d([...mean])), tf.tensor1d([...std])) as tf.Tensor4D;
+      return tf.div(tf.sub(x, tf.tensor1d([...mean])), tf.tensor1d([...std])) as Tensor4D;
     });
   };
 }
@@ -492,7 +493,7 @@ export function cifarTrainTransform(opts: CifarTransformOptions = {}): BatchTran
   const norm = normalize(opts.mean ?? CIFAR10_MEAN, opts.std ?? CIFAR10_STD, {
     scale: config.maxValue,
   });
-  return (images: tf.Tensor4D, ctx: BatchContext) => {
+  return (images: Tensor4D, ctx: BatchContext) => {
     if (!ctx.training) return norm(images, ctx);
     const draws = drawAugmentation(
       images.shape[0],

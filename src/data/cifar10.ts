@@ -77,7 +77,11 @@ export interface Cifar10 {
 
 /** The CIFAR-10 files are neither present nor downloadable; the message says how to provide them. */
 export class DatasetNotFoundError extends Error {
-  /** @param message What was looked for, where, and how to provide it. */
+  /**
+   * Creates the error with a message that says where the files are expected.
+   *
+   * @param message What was looked for, where, and how to provide it.
+   */
   constructor(message: string) {
     super(message);
     this.name = "DatasetNotFoundError";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs-core";
+import type { Tensor4D } from "../tensor_types.ts";
 
 /** Raw pixels of a batch, NHWC, row-major, with int32 labels. */
 export interface RawBatch {
@@ -41,4 +41,4 @@ export interface BatchContext {
  * network input. Must be deterministic for a given context so that resumed runs draw the same
  * augmentation.
  */
-export type BatchTransform = (images: tf.Tensor4D, ctx: BatchContext) => tf.Tensor4D;
+export type BatchTransform = (images: Tensor4D, ctx: BatchContext) => Tensor4D;

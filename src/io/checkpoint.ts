@@ -38,6 +38,8 @@ export class CheckpointError extends Error {
   readonly file?: string;
 
   /**
+   * Creates the error for checkpoint folder `dir`, optionally naming the damaged file.
+   *
    * @param dir The folder concerned.
    * @param problem What is wrong (the message is `checkpoint <dir>: <problem>`).
    * @param file The file at fault, if any.

@@ -23,6 +23,8 @@ export class FormatError extends Error {
   readonly problem: string;
 
   /**
+   * Creates the error for `source` (a file path) and what is wrong with it.
+   *
    * @param source The file path (or `<memory>`) the bytes came from.
    * @param problem What is wrong with them.
    */

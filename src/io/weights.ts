@@ -130,7 +130,11 @@ export class WeightsMismatchError extends Error {
   /** The full comparison. */
   readonly report: LoadReport;
 
-  /** @param source The file (or `<memory>`). @param netName The network's name. */
+  /**
+   * Creates the error from a load report.
+   *
+   * @param source The file (or `<memory>`). @param netName The network's name.
+   */
   constructor(source: string, netName: string, report: LoadReport) {
     const { missing, unexpected, mismatched } = report;
     const lines = [

@@ -3,14 +3,14 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs-core";
+import type { Tensor, Tensor4D, Variable } from "../tensor_types.ts";
 
 /** One variable of a network under its exchange name (PyTorch/Paddle naming). */
 export interface NamedVariable {
   /** Exchange name, e.g. `layer1.0.conv1.weight` or `bn1.running_mean`. */
   name: string;
   /** The variable; conv kernels are HWIO here (OIHW in exchanged files). */
-  variable: tf.Variable;
+  variable: Variable;
   /** False for BatchNorm moving statistics, which the optimiser never touches. */
   trainable: boolean;
 }
@@ -35,7 +35,7 @@ export interface Network {
    * Forward pass on an NHWC batch. With `training` true, BatchNorm normalises with batch
    * statistics and updates its moving statistics; otherwise it uses the moving statistics.
    */
-  apply(x: tf.Tensor4D, training: boolean): tf.Tensor;
+  apply(x: Tensor4D, training: boolean): Tensor;
   /** Every variable, in a stable order, under its exchange name. */
   variables(): NamedVariable[];
   /** Layer rows for an input of the given side (height = width) and channel count. */

@@ -155,7 +155,11 @@ export class CallbackList {
   /** The callbacks, in call order. */
   readonly callbacks: Callback[];
 
-  /** @param callbacks Callbacks in call order. */
+  /**
+   * Creates the list; callbacks run in the given order.
+   *
+   * @param callbacks Callbacks in call order.
+   */
   constructor(callbacks: readonly Callback[] = []) {
     this.callbacks = [...callbacks];
   }

@@ -20,6 +20,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { Tensor1D, Tensor4D } from "../tensor_types.ts";
 import type { BatchTransform, Dataset } from "../data/dataset.ts";
 import { seededRandom } from "../data/random.ts";
 
@@ -45,9 +46,9 @@ export interface DataLoaderOptions {
 /** One batch of a {@linkcode DataLoader}; the consumer disposes both tensors. */
 export interface Batch {
   /** Network input, NHWC float32. */
-  images: tf.Tensor4D;
+  images: Tensor4D;
   /** Class indices, int32. */
-  labels: tf.Tensor1D;
+  labels: Tensor1D;
   /** Number of examples. */
   size: number;
   /** Batch index within the epoch from 0. */
@@ -88,6 +89,8 @@ export class DataLoader {
   readonly #transform: BatchTransform | undefined;
 
   /**
+   * Creates a loader over `ds`; nothing is read until `batches` is iterated.
+   *
    * @param ds The dataset.
    * @param opts See {@linkcode DataLoaderOptions}.
    */

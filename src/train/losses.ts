@@ -14,15 +14,16 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { Scalar, Tensor1D, Tensor2D } from "../tensor_types.ts";
 
 /** Logits `(N, classes)` and int32 labels `(N)` to a scalar loss (mean over the batch). */
-export type LossFn = (logits: tf.Tensor2D, labels: tf.Tensor1D) => tf.Scalar;
+export type LossFn = (logits: Tensor2D, labels: Tensor1D) => Scalar;
 
 /**
  * Softmax cross-entropy on integer labels, mean over the batch (the recipe's loss).
  * Computed through `logSoftmax`, so large logits do not overflow.
  */
-export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+export function softmaxCrossEntropy(logits: Tensor2D, labels: Tensor1D): Scalar {
   return tf.tidy(() => {
     const classes = logits.shape[1];
     const oneHot = tf.oneHot(tf.cast(labels, "int32"), classes);

@@ -17,13 +17,14 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { Scalar, Tensor1D, Tensor2D } from "../tensor_types.ts";
 
 /** A batch-summable metric. */
 export interface Metric {
   /** Log key, e.g. `acc_top1`. */
   readonly name: string;
   /** Number of correct examples in the batch, as a float32 scalar. */
-  correct(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar;
+  correct(logits: Tensor2D, labels: Tensor1D): Scalar;
 }
 
 /**

@@ -19,6 +19,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { NamedTensorMap, Variable } from "../tensor_types.ts";
 import type { NamedVariable } from "../nn/network.ts";
 import { ConstantSchedule, type LRSchedule } from "./schedules.ts";
 
@@ -44,7 +45,11 @@ export class MomentumSGD {
   readonly weightDecay: number;
   readonly #buffers = new Map<string, tf.Variable>();
 
-  /** @param opts See {@linkcode MomentumSGDOptions}. */
+  /**
+   * Creates the optimiser; see {@linkcode MomentumSGDOptions} for the defaults.
+   *
+   * @param opts See {@linkcode MomentumSGDOptions}.
+   */
   constructor(opts: MomentumSGDOptions = {}) {
     const { lr = 0.001, momentum = 0.9, weightDecay = 5e-4 } = opts;
     if (!(momentum >= 0 && momentum < 1)) {
@@ -68,7 +73,7 @@ export class MomentumSGD {
    * variable name, as `tf.variableGrads` returns them). Momentum buffers start at zero.
    * Throws when a trainable variable has no gradient. Does not dispose `grads`.
    */
-  applyGradients(vars: readonly NamedVariable[], grads: tf.NamedTensorMap): void {
+  applyGradients(vars: readonly NamedVariable[], grads: NamedTensorMap): void {
     const lr = this.lr;
     for (const { name, variable, trainable } of vars) {
       if (!trainable) continue;
@@ -90,7 +95,7 @@ export class MomentumSGD {
    * Momentum buffers as `{name, variable}` under the parameter's exchange name, creating zero
    * buffers for trainable variables that have none yet (so a fresh optimiser can be saved).
    */
-  buffers(vars: readonly NamedVariable[]): { name: string; variable: tf.Variable }[] {
+  buffers(vars: readonly NamedVariable[]): { name: string; variable: Variable }[] {
     return vars.filter((v) => v.trainable).map(({ name, variable }) => ({
       name,
       variable: this.#buffer(name, variable),

@@ -91,7 +91,11 @@ function checkRate(name: string, lr: number): void {
 export class ConstantSchedule implements LRSchedule {
   /** Steps taken (kept only so that state round-trips). */
   #t = 0;
-  /** @param lr The rate. */
+  /**
+   * A rate that never changes.
+   *
+   * @param lr The rate.
+   */
   constructor(readonly lr: number) {
     checkRate("ConstantSchedule", lr);
   }
@@ -134,6 +138,8 @@ export class ConstantSchedule implements LRSchedule {
 export class CosineAnnealing implements LRSchedule {
   #j = 0;
   /**
+   * Cosine from `lr` towards 0 over `period` steps.
+   *
    * @param lr Starting rate.
    * @param period Number of steps to reach 0 (the recipe: the number of training epochs).
    */
@@ -182,8 +188,11 @@ export class CosineAnnealing implements LRSchedule {
  */
 export class MultiStepDecay implements LRSchedule {
   #t = 0;
+  /** Step counts after which the rate is multiplied by `gamma`, ascending. */
   readonly milestones: readonly number[];
   /**
+   * Multiplies `lr` by `gamma` at each milestone.
+   *
    * @param lr Starting rate.
    * @param milestones Step counts at which the rate drops, strictly increasing.
    * @param gamma Factor applied at each milestone (default 0.1).
@@ -250,6 +259,8 @@ export class MultiStepDecay implements LRSchedule {
 export class LinearWarmup implements LRSchedule {
   #k = 0;
   /**
+   * Ramps linearly from 0 to `lr` over `warmupSteps` steps, then follows `inner`.
+   *
    * @param inner Schedule that takes over after warm-up; its current value is the warm-up target.
    * @param warmupSteps Number of warm-up steps (0: no warm-up).
    * @param lr Warm-up target (default: the wrapped schedule's value when constructed).

@@ -1,0 +1,186 @@
+/**
+ * A headless deep-learning trainer for Deno: TensorFlow.js on WebGPU (or a native CPU backend),
+ * the ResNet-FCN family, a Keras-like `Model.fit` whose callbacks are the plugin interface, and
+ * the data, checkpoint and log formats of the ResNet50-FCN recipe.
+ *
+ * @example Train a small ResNet-FCN on the embedded digits
+ * ```ts ignore
+ * import {
+ *   Callback, LRScheduler, loadDigits, Model, MomentumSGD, resnetFCN, selectBackend, warmupCosine,
+ * } from "./mod.ts";
+ *
+ * await selectBackend("auto");
+ * const { train, test } = await loadDigits();
+ * const model = new Model(resnetFCN({ depth: 18, width: 8, blocks: [1, 1, 1, 1] }));
+ * model.prepare({
+ *   optimizer: new MomentumSGD({ schedule: warmupCosine({ lr: 0.05, warmupSteps: 50, epochs: 3 }) }),
+ * });
+ * await model.fit(train, test, { epochs: 3, batchSize: 64, callbacks: [new LRScheduler()] });
+ * ```
+ *
+ * @module
+ */
+
+// TensorFlow.js types that appear in this API.
+export type {
+  NamedTensorMap,
+  Scalar,
+  Tensor,
+  Tensor1D,
+  Tensor2D,
+  Tensor4D,
+  Variable,
+} from "./src/tensor_types.ts";
+
+// Backends: start-up, adapter report and the choice between them.
+export {
+  BACKEND_CHOICES,
+  type BackendChoice,
+  type BackendReport,
+  selectBackend,
+} from "./src/backend/select.ts";
+export {
+  type AdapterReport,
+  describeAdapter,
+  findAdapter,
+  NO_ADAPTER_HELP,
+  startWebGPU,
+} from "./src/backend/webgpu.ts";
+
+// Networks.
+export type { LayerInfo, NamedVariable, Network } from "./src/nn/network.ts";
+export {
+  MIN_INPUT_SIZE,
+  RESNET_BLOCKS,
+  type ResNetDepth,
+  resnetFCN,
+  type ResNetFCNOptions,
+} from "./src/nn/resnet_fcn.ts";
+export { BN_EPSILON, BN_MOMENTUM } from "./src/nn/layers.ts";
+export { countParams, formatSummary, type ParamCounts } from "./src/nn/summary.ts";
+export { inferResNetFCN } from "./src/nn/infer.ts";
+
+// Training.
+export {
+  CHECKPOINT_FILES,
+  type FitOptions,
+  Model,
+  type PrepareOptions,
+  type ResumeState,
+  type RunOptions,
+} from "./src/train/model.ts";
+export {
+  Callback,
+  CallbackList,
+  type HookResult,
+  type Logs,
+  type TrainParams,
+} from "./src/train/callback.ts";
+export { MomentumSGD, type MomentumSGDOptions } from "./src/train/optimizer.ts";
+export {
+  ConstantSchedule,
+  CosineAnnealing,
+  LinearWarmup,
+  type LRSchedule,
+  MultiStepDecay,
+  type ScheduleState,
+  warmupCosine,
+  type WarmupCosineOptions,
+} from "./src/train/schedules.ts";
+export { LOSSES, type LossFn, resolveLoss, softmaxCrossEntropy } from "./src/train/losses.ts";
+export { type Metric, METRICS, resolveMetric, topKAccuracy } from "./src/train/metrics.ts";
+export { type Batch, DataLoader, type DataLoaderOptions, epochOrder } from "./src/train/loader.ts";
+export { REGISTERED_GRADIENTS } from "./src/train/gradients.ts";
+
+// Plugins: callbacks shipped with the trainer.
+export { LRScheduler, type LRSchedulerOptions } from "./plugins/lr_scheduler.ts";
+export { ModelCheckpoint, type ModelCheckpointOptions } from "./plugins/model_checkpoint.ts";
+export { ScalarLog, type ScalarLogOptions, type ScalarRecord } from "./plugins/scalar_log.ts";
+export { formatValue, ProgressBar, type ProgressBarOptions } from "./plugins/progress_bar.ts";
+export { TerminateOnNaN, type TerminateOnNaNOptions } from "./plugins/terminate_on_nan.ts";
+export { StopAtAccuracy, type StopAtAccuracyOptions } from "./plugins/example_plugin.ts";
+
+// Data.
+export type { BatchContext, BatchTransform, Dataset, RawBatch } from "./src/data/dataset.ts";
+export { ImageDataset, type ImageDatasetInit } from "./src/data/image_dataset.ts";
+export {
+  type Cifar10,
+  CIFAR10_CLASS_NAMES,
+  CIFAR10_MEAN,
+  CIFAR10_STD,
+  DatasetNotFoundError,
+  downloadCifar10,
+  type DownloadOptions,
+  loadCifar10,
+  type LoadCifar10Options,
+  type ReadArchiveOptions,
+  readCifar10Archive,
+  readCifar10Folder,
+} from "./src/data/cifar10.ts";
+export {
+  type Digits,
+  DIGITS_CLASS_NAMES,
+  DIGITS_MEAN,
+  DIGITS_STD,
+  type DigitsOptions,
+  loadDigits,
+} from "./src/data/digits.ts";
+export {
+  loadSynthetic,
+  type LoadSyntheticOptions,
+  syntheticDataset,
+  type SyntheticOptions,
+} from "./src/data/synthetic.ts";
+export {
+  arrayDataset,
+  type ArrayDatasetOptions,
+  loadNpyDataset,
+} from "./src/data/array_dataset.ts";
+export {
+  augmentBatch,
+  type AugmentConfig,
+  type AugmentDraws,
+  cifarEvalTransform,
+  cifarTrainTransform,
+  type CifarTransformOptions,
+  drawAugmentation,
+  normalize,
+  type NormalizeOptions,
+  RECIPE_AUGMENTATION,
+} from "./src/data/augment.ts";
+export { type RandomSource, seededRandom } from "./src/data/random.ts";
+
+// Files: tensors, weights and checkpoints.
+export { FormatError } from "./src/io/errors.ts";
+export type { HostTensor, TensorDType } from "./src/io/host_tensor.ts";
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  readSafetensors,
+  type SafetensorsContents,
+  writeSafetensors,
+} from "./src/io/safetensors.ts";
+export { decodeNpy, encodeNpy, readNpy, writeNpy } from "./src/io/npy.ts";
+export {
+  loadNetworkTensors,
+  type LoadOptions,
+  type LoadReport,
+  loadWeights,
+  networkTensors,
+  saveWeights,
+  type SaveWeightsOptions,
+  type WeightMismatch,
+  WeightsMismatchError,
+} from "./src/io/weights.ts";
+export {
+  CheckpointError,
+  type CheckpointInfo,
+  ensureWritableDir,
+  latestCheckpoint,
+  listCheckpoints,
+  type ListOptions,
+  type Manifest,
+  type ManifestFile,
+  readCheckpoint,
+  writeCheckpoint,
+} from "./src/io/checkpoint.ts";
