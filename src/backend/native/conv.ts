@@ -1,0 +1,218 @@
+/**
+ * Convolution and its two gradients on oneDNN: NHWC activations and HWIO kernels stay in
+ * TensorFlow.js's layouts; oneDNN picks its own (blocked) kernel layout and a reorder converts
+ * to or from HWIO when that differs, since kernels are small and activations are not.
+ *
+ * @example
+ * ```ts
+ * import { openDnnl } from "./dnnl.ts";
+ * import { ConvRunner } from "./conv.ts";
+ * const dnnl = openDnnl();
+ * if (dnnl.ok) console.log(new ConvRunner(dnnl.lib) instanceof ConvRunner);
+ * ```
+ *
+ * @module
+ */
+import { dimsBuffer, DNNL, type Dnnl, type MemoryDesc, type Primitive } from "./dnnl.ts";
+
+/** Geometry of one 2-D convolution, NHWC / HWIO, as TensorFlow.js's conv info gives it. */
+export interface ConvGeometry {
+  batch: number;
+  inHeight: number;
+  inWidth: number;
+  inChannels: number;
+  outHeight: number;
+  outWidth: number;
+  outChannels: number;
+  filterHeight: number;
+  filterWidth: number;
+  strideHeight: number;
+  strideWidth: number;
+  padTop: number;
+  padBottom: number;
+  padLeft: number;
+  padRight: number;
+}
+
+/** Which of the three convolution computations. */
+export type ConvPass = "forward" | "backwardData" | "backwardWeights";
+
+interface ConvEntry {
+  main: Primitive;
+  /** Reorders the HWIO kernel into oneDNN's layout (forward, backward data) or back. */
+  reorder: Primitive | null;
+  /** oneDNN-layout kernel buffer, used when `reorder` is set. */
+  scratch: Float32Array | null;
+}
+
+/** Builds, caches and runs the oneDNN convolution primitives for each geometry. */
+export class ConvRunner {
+  readonly #dnnl: Dnnl;
+  readonly #cache = new Map<string, ConvEntry>();
+
+  constructor(dnnl: Dnnl) {
+    this.#dnnl = dnnl;
+  }
+
+  /** y = conv(x, w): x NHWC, w HWIO, y NHWC (`out` is written). */
+  forward(g: ConvGeometry, x: Float32Array, w: Float32Array, out: Float32Array): void {
+    const e = this.#entry("forward", g);
+    if (e.reorder && e.scratch) {
+      e.reorder.run([w, e.scratch]);
+      e.main.run([x, e.scratch, out]);
+    } else e.main.run([x, w, out]);
+  }
+
+  /** dx = conv_backward_data(dy, w). */
+  backwardData(g: ConvGeometry, dy: Float32Array, w: Float32Array, out: Float32Array): void {
+    const e = this.#entry("backwardData", g);
+    if (e.reorder && e.scratch) {
+      e.reorder.run([w, e.scratch]);
+      e.main.run([dy, e.scratch, out]);
+    } else e.main.run([dy, w, out]);
+  }
+
+  /** dw = conv_backward_weights(x, dy), written HWIO. */
+  backwardWeights(g: ConvGeometry, x: Float32Array, dy: Float32Array, out: Float32Array): void {
+    const e = this.#entry("backwardWeights", g);
+    if (e.reorder && e.scratch) {
+      e.main.run([x, dy, e.scratch]);
+      e.reorder.run([e.scratch, out]);
+    } else e.main.run([x, dy, out]);
+  }
+
+  #entry(pass: ConvPass, g: ConvGeometry): ConvEntry {
+    const key = `${pass}:${Object.values(g).join(",")}`;
+    let e = this.#cache.get(key);
+    if (!e) {
+      e = this.#build(pass, g);
+      this.#cache.set(key, e);
+    }
+    return e;
+  }
+
+  #build(pass: ConvPass, g: ConvGeometry): ConvEntry {
+    const d = this.#dnnl;
+    const sym = d.symbols;
+    const src = d.memoryDesc([g.batch, g.inChannels, g.inHeight, g.inWidth], DNNL.nhwc);
+    const dst = d.memoryDesc([g.batch, g.outChannels, g.outHeight, g.outWidth], DNNL.nhwc);
+    const wDims = [g.outChannels, g.inChannels, g.filterHeight, g.filterWidth];
+    const wPlain = d.memoryDesc(wDims, DNNL.hwio);
+    const wAny = d.memoryDesc(wDims, DNNL.tagAny);
+    const strides = dimsBuffer([g.strideHeight, g.strideWidth]);
+    const padL = dimsBuffer([g.padTop, g.padLeft]);
+    const padR = dimsBuffer([g.padBottom, g.padRight]);
+    const what = `conv ${pass} ${JSON.stringify(g)}`;
+    // Backward primitives need the forward one as a hint.
+    const fwdDesc = d.opDesc(what, (desc) =>
+      sym.dnnl_convolution_forward_desc_init(
+        desc,
+        DNNL.forwardTraining,
+        DNNL.convolutionDirect,
+        src,
+        wAny,
+        null,
+        dst,
+        strides,
+        padL,
+        padR,
+      ));
+    const fwdPd = d.primitiveDesc(fwdDesc, what);
+    if (pass === "forward") {
+      return this.#withKernelReorder(
+        fwdPd,
+        DNNL.queryWeightsMd,
+        wPlain,
+        [
+          { arg: DNNL.argSrc, md: src },
+          { arg: DNNL.argWeights, md: wPlain },
+          { arg: DNNL.argDst, md: dst },
+        ],
+        1,
+        true,
+      );
+    }
+    if (pass === "backwardData") {
+      const desc = d.opDesc(what, (desc) =>
+        sym.dnnl_convolution_backward_data_desc_init(
+          desc,
+          DNNL.convolutionDirect,
+          src,
+          wAny,
+          dst,
+          strides,
+          padL,
+          padR,
+        ));
+      const pd = d.primitiveDescWithHint(desc, fwdPd, what);
+      return this.#withKernelReorder(
+        pd,
+        DNNL.queryWeightsMd,
+        wPlain,
+        [
+          { arg: DNNL.argDiffDst, md: dst },
+          { arg: DNNL.argWeights, md: wPlain },
+          { arg: DNNL.argDiffSrc, md: src },
+        ],
+        1,
+        true,
+      );
+    }
+    const desc = d.opDesc(what, (desc) =>
+      sym.dnnl_convolution_backward_weights_desc_init(
+        desc,
+        DNNL.convolutionDirect,
+        src,
+        wAny,
+        null,
+        dst,
+        strides,
+        padL,
+        padR,
+      ));
+    const pd = d.primitiveDescWithHint(desc, fwdPd, what);
+    return this.#withKernelReorder(
+      pd,
+      DNNL.queryDiffWeightsMd,
+      wPlain,
+      [
+        { arg: DNNL.argSrc, md: src },
+        { arg: DNNL.argDiffDst, md: dst },
+        { arg: DNNL.argDiffWeights, md: wPlain },
+      ],
+      2,
+      false,
+    );
+  }
+
+  /**
+   * Makes the primitive for `pd`; when oneDNN chose a kernel layout other than HWIO, the
+   * kernel argument (at `kernelIndex`) gets that layout and a reorder from (`toDnnl`) or to
+   * HWIO is built with a scratch buffer for the converted kernel.
+   */
+  #withKernelReorder(
+    pd: Deno.PointerObject,
+    query: number,
+    wPlain: MemoryDesc,
+    args: { arg: number; md: MemoryDesc | Deno.PointerObject }[],
+    kernelIndex: number,
+    toDnnl: boolean,
+  ): ConvEntry {
+    const d = this.#dnnl;
+    const chosen = d.queryMd(pd, query);
+    if (d.sameDesc(wPlain, chosen)) {
+      return { main: d.primitive(pd, args), reorder: null, scratch: null };
+    }
+    args[kernelIndex] = { arg: args[kernelIndex].arg, md: chosen };
+    const main = d.primitive(pd, args);
+    const reorderPd = toDnnl ? d.reorderDesc(wPlain, chosen) : d.reorderDesc(chosen, wPlain);
+    const reorder = d.primitive(
+      reorderPd,
+      toDnnl
+        ? [{ arg: DNNL.argSrc, md: wPlain }, { arg: DNNL.argDst, md: chosen }]
+        : [{ arg: DNNL.argSrc, md: chosen }, { arg: DNNL.argDst, md: wPlain }],
+    );
+    const scratch = new Float32Array(new ArrayBuffer(d.descBytes(chosen)));
+    return { main, reorder, scratch };
+  }
+}

@@ -1,0 +1,454 @@
+/**
+ * Deno FFI bindings to oneDNN 2.x (Debian `libdnnl2`): just enough of its C API to build,
+ * cache and run convolution, binary, eltwise and reorder primitives on float32 buffers, plus
+ * its multi-threaded `dnnl_sgemm`.
+ *
+ * Structs are passed by pointer as byte buffers sized above their real sizes in oneDNN 2.6
+ * (memory desc 696 bytes, convolution desc 5,976), so a minor-version layout change cannot
+ * overrun them. Enum values are those of `dnnl_types.h` in 2.6.
+ *
+ * @example
+ * ```ts
+ * import { openDnnl } from "./dnnl.ts";
+ * const dnnl = openDnnl();
+ * if (dnnl.ok) console.log(dnnl.lib.path);
+ * ```
+ *
+ * @module
+ */
+
+/** Sonames tried in order; the first that opens wins. */
+export const DNNL_LIBRARY_NAMES = ["libdnnl.so.2", "libdnnl.so", "libdnnl.so.3"] as const;
+
+const SYMBOLS = {
+  dnnl_version: { parameters: [], result: "pointer" },
+  dnnl_engine_create: { parameters: ["buffer", "i32", "usize"], result: "i32" },
+  dnnl_stream_create: { parameters: ["buffer", "pointer", "u32"], result: "i32" },
+  dnnl_stream_wait: { parameters: ["pointer"], result: "i32" },
+  dnnl_memory_desc_init_by_tag: {
+    parameters: ["buffer", "i32", "buffer", "i32", "i32"],
+    result: "i32",
+  },
+  dnnl_memory_desc_equal: { parameters: ["buffer", "pointer"], result: "i32" },
+  dnnl_memory_desc_get_size: { parameters: ["pointer"], result: "usize" },
+  dnnl_convolution_forward_desc_init: {
+    parameters: [
+      "buffer",
+      "i32",
+      "i32",
+      "buffer",
+      "buffer",
+      "pointer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+  },
+  dnnl_convolution_backward_data_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  dnnl_convolution_backward_weights_desc_init: {
+    parameters: [
+      "buffer",
+      "i32",
+      "buffer",
+      "buffer",
+      "pointer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+  },
+  dnnl_binary_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  dnnl_eltwise_forward_desc_init: {
+    parameters: ["buffer", "i32", "i32", "buffer", "f32", "f32"],
+    result: "i32",
+  },
+  dnnl_batch_normalization_forward_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "f32", "u32"],
+    result: "i32",
+  },
+  dnnl_primitive_attr_create: { parameters: ["buffer"], result: "i32" },
+  dnnl_post_ops_create: { parameters: ["buffer"], result: "i32" },
+  dnnl_post_ops_append_eltwise: {
+    parameters: ["pointer", "f32", "i32", "f32", "f32"],
+    result: "i32",
+  },
+  dnnl_primitive_attr_set_post_ops: { parameters: ["pointer", "pointer"], result: "i32" },
+  dnnl_primitive_desc_create: {
+    parameters: ["buffer", "buffer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
+  dnnl_reorder_primitive_desc_create: {
+    parameters: ["buffer", "pointer", "pointer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
+  dnnl_primitive_desc_query: {
+    parameters: ["pointer", "i32", "i32", "buffer"],
+    result: "i32",
+  },
+  dnnl_primitive_desc_query_md: { parameters: ["pointer", "i32", "i32"], result: "pointer" },
+  dnnl_primitive_create: { parameters: ["buffer", "pointer"], result: "i32" },
+  dnnl_memory_create: {
+    parameters: ["buffer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
+  dnnl_memory_set_data_handle: { parameters: ["pointer", "buffer"], result: "i32" },
+  dnnl_primitive_execute: {
+    parameters: ["pointer", "pointer", "i32", "buffer"],
+    result: "i32",
+  },
+  dnnl_sgemm: {
+    parameters: [
+      "u8",
+      "u8",
+      "i64",
+      "i64",
+      "i64",
+      "f32",
+      "buffer",
+      "i64",
+      "buffer",
+      "i64",
+      "f32",
+      "buffer",
+      "i64",
+    ],
+    result: "i32",
+  },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The raw symbols of the opened library. */
+export type DnnlSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+/** oneDNN enum values (2.6). */
+export const DNNL = {
+  f32: 3,
+  tagAny: 1,
+  /** Plain row-major tags by rank (`a`, `ab`, `abc`, …). */
+  plain: [0, 2, 3, 4, 5, 6, 7],
+  nhwc: 20,
+  hwio: 30,
+  forwardTraining: 64,
+  forwardInference: 96,
+  bnUseGlobalStats: 1,
+  bnUseScale: 8,
+  bnUseShift: 16,
+  backwardData: 160,
+  backwardWeights: 192,
+  convolutionDirect: 1,
+  eltwiseRelu: 31,
+  eltwiseSquare: 79,
+  eltwiseLinear: 127,
+  binaryAdd: 131056,
+  binaryMul: 131057,
+  binaryMax: 131058,
+  binaryMin: 131059,
+  binaryDiv: 131060,
+  binarySub: 131061,
+  argSrc: 1,
+  argSrc1: 2,
+  argDst: 17,
+  argWeights: 33,
+  argMean: 49,
+  argVariance: 50,
+  argScale: 51,
+  argShift: 52,
+  argDiffSrc: 129,
+  argDiffDst: 145,
+  argDiffWeights: 161,
+  querySrcMd: 129,
+  queryDiffSrcMd: 130,
+  queryWeightsMd: 131,
+  queryDiffWeightsMd: 132,
+  queryDstMd: 133,
+  queryDiffDstMd: 134,
+  queryImplInfoStr: 8,
+  engineCpu: 1,
+  streamDefaultFlags: 1,
+} as const;
+
+const MD_BYTES = 1024;
+/**
+ * OpenMP's default lets idle worker threads spin after each parallel region; on a machine
+ * with as many threads as cores they then fight the JavaScript thread and V8's helpers for
+ * the cores, and a kernel of 1 ms took 10–25 ms. Passive waiting removes that.
+ */
+const OMP_WAIT_POLICY = "passive";
+const OP_DESC_BYTES = 8192;
+const MAX_NDIMS = 12;
+
+/** A memory descriptor: an opaque struct held in JS memory. */
+export type MemoryDesc = Uint8Array<ArrayBuffer>;
+
+/** A primitive ready to run: its oneDNN handle and one memory object per argument. */
+export interface Primitive {
+  /** Name of the implementation oneDNN chose, e.g. `brg:avx512_core`. */
+  impl: string;
+  /** Runs it on these buffers, one per argument, in the order the primitive was built with. */
+  run(buffers: readonly Float32Array[]): void;
+}
+
+/** One argument of a primitive: its oneDNN argument index and memory descriptor. */
+export interface PrimitiveArg {
+  /** `DNNL_ARG_*` index. */
+  arg: number;
+  /** Descriptor; a `Deno.PointerObject` when it comes from a primitive-descriptor query. */
+  md: MemoryDesc | Deno.PointerObject;
+}
+
+/** An opened oneDNN with one CPU engine and one stream. */
+export class Dnnl {
+  /** The soname that opened. */
+  readonly path: string;
+  /** oneDNN version as `major.minor.patch`. */
+  readonly version: string;
+  readonly #lib: Deno.DynamicLibrary<typeof SYMBOLS>;
+  readonly #engine: Deno.PointerObject;
+  readonly #stream: Deno.PointerObject;
+  readonly #out = new BigUint64Array(1);
+
+  constructor(lib: Deno.DynamicLibrary<typeof SYMBOLS>, path: string) {
+    this.#lib = lib;
+    this.path = path;
+    const v = lib.symbols.dnnl_version();
+    if (v === null) throw new Error(`${path}: dnnl_version returned null`);
+    const view = new Deno.UnsafePointerView(v);
+    this.version = `${view.getInt32(0)}.${view.getInt32(4)}.${view.getInt32(8)}`;
+    this.#check(lib.symbols.dnnl_engine_create(this.#out, DNNL.engineCpu, 0n), "engine_create");
+    this.#engine = this.#takeOut("engine");
+    this.#check(
+      lib.symbols.dnnl_stream_create(this.#out, this.#engine, DNNL.streamDefaultFlags),
+      "stream_create",
+    );
+    this.#stream = this.#takeOut("stream");
+  }
+
+  /** The raw symbols, for calls this class does not wrap (`dnnl_sgemm`). */
+  get symbols(): DnnlSymbols {
+    return this.#lib.symbols;
+  }
+
+  #check(status: number, what: string): void {
+    if (status !== 0) {
+      throw new Error(`oneDNN (${this.path}) dnnl_${what} failed: status ${status}`);
+    }
+  }
+
+  #takeOut(what: string): Deno.PointerObject {
+    const p = Deno.UnsafePointer.create(this.#out[0]);
+    if (p === null) throw new Error(`oneDNN (${this.path}): ${what} came back null`);
+    return p;
+  }
+
+  /** A float32 memory descriptor for `dims` in the format `tag` (a `DNNL` tag value). */
+  memoryDesc(dims: readonly number[], tag: number): MemoryDesc {
+    const md = new Uint8Array(MD_BYTES);
+    this.#check(
+      this.#lib.symbols.dnnl_memory_desc_init_by_tag(
+        md,
+        dims.length,
+        dimsBuffer(dims),
+        DNNL.f32,
+        tag,
+      ),
+      `memory_desc_init_by_tag(${dims})`,
+    );
+    return md;
+  }
+
+  /** A row-major float32 descriptor. */
+  plainDesc(dims: readonly number[]): MemoryDesc {
+    return this.memoryDesc(dims, DNNL.plain[dims.length]);
+  }
+
+  /** Builds an op descriptor into a fresh buffer with `init` (which returns a status). */
+  opDesc(what: string, init: (desc: Uint8Array<ArrayBuffer>) => number): Uint8Array<ArrayBuffer> {
+    const desc = new Uint8Array(OP_DESC_BYTES);
+    this.#check(init(desc), what);
+    return desc;
+  }
+
+  /**
+   * Primitive attributes holding one eltwise post-op `alg(alpha·x + beta)` applied to the
+   * result (see `DNNL.eltwise*`).
+   */
+  eltwisePostOp(alg: number, alpha: number, beta: number): Deno.PointerObject {
+    const sym = this.#lib.symbols;
+    this.#check(sym.dnnl_post_ops_create(this.#out), "post_ops_create");
+    const ops = this.#takeOut("post_ops");
+    this.#check(sym.dnnl_post_ops_append_eltwise(ops, 1, alg, alpha, beta), "append_eltwise");
+    this.#check(sym.dnnl_primitive_attr_create(this.#out), "primitive_attr_create");
+    const attr = this.#takeOut("attr");
+    this.#check(sym.dnnl_primitive_attr_set_post_ops(attr, ops), "set_post_ops");
+    return attr;
+  }
+
+  /** Creates a primitive descriptor for an op descriptor, with optional attributes. */
+  primitiveDesc(
+    opDesc: Uint8Array<ArrayBuffer>,
+    what: string,
+    attr: Deno.PointerObject | null = null,
+  ): Deno.PointerObject {
+    this.#check(
+      this.#lib.symbols.dnnl_primitive_desc_create(this.#out, opDesc, attr, this.#engine, null),
+      `primitive_desc_create(${what})`,
+    );
+    return this.#takeOut(what);
+  }
+
+  /** Creates a backward primitive descriptor, with its forward one as the hint. */
+  primitiveDescWithHint(
+    opDesc: Uint8Array<ArrayBuffer>,
+    hint: Deno.PointerObject,
+    what: string,
+  ): Deno.PointerObject {
+    this.#check(
+      this.#lib.symbols.dnnl_primitive_desc_create(this.#out, opDesc, null, this.#engine, hint),
+      `primitive_desc_create(${what})`,
+    );
+    return this.#takeOut(what);
+  }
+
+  /** A reorder primitive descriptor from one layout to another. */
+  reorderDesc(
+    src: Deno.PointerObject | MemoryDesc,
+    dst: Deno.PointerObject | MemoryDesc,
+  ): Deno.PointerObject {
+    this.#check(
+      this.#lib.symbols.dnnl_reorder_primitive_desc_create(
+        this.#out,
+        pointerTo(src),
+        this.#engine,
+        pointerTo(dst),
+        this.#engine,
+        null,
+      ),
+      "reorder_primitive_desc_create",
+    );
+    return this.#takeOut("reorder");
+  }
+
+  /** The memory descriptor a primitive descriptor chose for `query` (a `DNNL.query*`). */
+  queryMd(pd: Deno.PointerObject, query: number): Deno.PointerObject {
+    const md = this.#lib.symbols.dnnl_primitive_desc_query_md(pd, query, 0);
+    if (md === null) throw new Error(`oneDNN (${this.path}): no memory desc for query ${query}`);
+    return md;
+  }
+
+  /** True when `md` (from a query) describes the same layout as `plain`. */
+  sameDesc(plain: MemoryDesc, md: Deno.PointerObject): boolean {
+    return this.#lib.symbols.dnnl_memory_desc_equal(plain, md) === 1;
+  }
+
+  /** Bytes a descriptor needs. */
+  descBytes(md: Deno.PointerObject): number {
+    return Number(this.#lib.symbols.dnnl_memory_desc_get_size(md));
+  }
+
+  /** Creates the primitive for `pd` with one memory object per argument. */
+  primitive(pd: Deno.PointerObject, args: readonly PrimitiveArg[]): Primitive {
+    const impl = this.#implName(pd);
+    this.#check(this.#lib.symbols.dnnl_primitive_create(this.#out, pd), "primitive_create");
+    const prim = this.#takeOut("primitive");
+    const mems = args.map(({ md }) => {
+      this.#check(
+        this.#lib.symbols.dnnl_memory_create(this.#out, pointerTo(md), this.#engine, null),
+        "memory_create",
+      );
+      return this.#takeOut("memory");
+    });
+    // dnnl_exec_arg_t is { int arg; dnnl_memory_t memory; }: 16 bytes with padding.
+    const execArgs = new BigUint64Array(args.length * 2);
+    args.forEach(({ arg }, i) => {
+      execArgs[2 * i] = BigInt(arg);
+      execArgs[2 * i + 1] = BigInt(Deno.UnsafePointer.value(mems[i]));
+    });
+    const sym = this.#lib.symbols;
+    const stream = this.#stream;
+    const check = (status: number, what: string) => this.#check(status, what);
+    // Descriptors handed over as JS buffers must outlive the primitive's memory objects.
+    const keep = args.map(({ md }) => md);
+    return {
+      impl,
+      run(buffers: readonly Float32Array[]): void {
+        void keep;
+        for (let i = 0; i < mems.length; i++) {
+          check(sym.dnnl_memory_set_data_handle(mems[i], buffers[i]), "memory_set_data_handle");
+        }
+        check(sym.dnnl_primitive_execute(prim, stream, mems.length, execArgs), `execute(${impl})`);
+        check(sym.dnnl_stream_wait(stream), "stream_wait");
+      },
+    };
+  }
+
+  #implName(pd: Deno.PointerObject): string {
+    const out = new BigUint64Array(1);
+    if (this.#lib.symbols.dnnl_primitive_desc_query(pd, DNNL.queryImplInfoStr, 0, out) !== 0) {
+      return "unknown";
+    }
+    const p = Deno.UnsafePointer.create(out[0]);
+    return p === null ? "unknown" : new Deno.UnsafePointerView(p).getCString();
+  }
+}
+
+function pointerTo(md: MemoryDesc | Deno.PointerObject): Deno.PointerObject {
+  if (!(md instanceof Uint8Array)) return md;
+  const p = Deno.UnsafePointer.of(md);
+  if (p === null) throw new Error("oneDNN: memory descriptor buffer has no address");
+  return p;
+}
+
+/** A `dnnl_dims_t` (12 × int64) holding `values`. */
+export function dimsBuffer(values: readonly number[]): BigInt64Array<ArrayBuffer> {
+  if (values.length > MAX_NDIMS) throw new Error(`oneDNN: ${values.length} dims > ${MAX_NDIMS}`);
+  const dims = new BigInt64Array(MAX_NDIMS);
+  values.forEach((v, i) => dims[i] = BigInt(v));
+  return dims;
+}
+
+/** Result of trying to open oneDNN. */
+export type OpenResult = { ok: true; lib: Dnnl } | { ok: false; reason: string };
+
+/**
+ * Opens oneDNN from the system library path. Never throws: a missing library or a failed
+ * start comes back as a reason naming what was tried and what to install.
+ */
+export function openDnnl(): OpenResult {
+  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
+    return { ok: false, reason: "loading oneDNN needs Deno's --allow-ffi permission" };
+  }
+  const errors: string[] = [];
+  // libgomp reads its settings once, when the library loads; a user's own choice stands.
+  const env = Deno.permissions.querySync({ name: "env", variable: "OMP_WAIT_POLICY" });
+  if (env.state === "granted" && Deno.env.get("OMP_WAIT_POLICY") === undefined) {
+    Deno.env.set("OMP_WAIT_POLICY", OMP_WAIT_POLICY);
+  }
+  for (const name of DNNL_LIBRARY_NAMES) {
+    let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
+    try {
+      lib = Deno.dlopen(name, SYMBOLS);
+    } catch (e) {
+      errors.push(`${name}: ${e instanceof Error ? e.message : String(e)}`);
+      continue;
+    }
+    try {
+      return { ok: true, lib: new Dnnl(lib, name) };
+    } catch (e) {
+      lib.close();
+      errors.push(`${name}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  return {
+    ok: false,
+    reason: `oneDNN not found (install the Debian package libdnnl2): ${errors.join("; ")}`,
+  };
+}

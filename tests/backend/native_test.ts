@@ -1,0 +1,347 @@
+/**
+ * Every kernel the native backend replaces agrees with TensorFlow.js's CPU backend on random
+ * inputs, within 1e-4 of the reference's largest magnitude. Skips, saying why, only where
+ * oneDNN (Debian libdnnl2) is not installed.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-cpu";
+import assert from "node:assert/strict";
+import { registerNativeBackend } from "../../src/backend/native.ts";
+import { tileFast } from "../../src/backend/native/tile.ts";
+
+tf.env().set("IS_NODE", false);
+const native = await registerNativeBackend();
+if (!native.ok) console.log(`native backend tests skipped: ${native.reason}`);
+const ignore = !native.ok;
+const TOLERANCE = 1e-4;
+
+/** Deterministic values in [-1, 1). */
+function random(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+/** Runs `f` on a backend with fresh tensors and returns its outputs' shapes and values. */
+async function on(
+  backend: string,
+  f: () => tf.Tensor | tf.Tensor[],
+): Promise<{ shape: number[]; values: Float32Array }[]> {
+  await tf.setBackend(backend);
+  const outs = tf.tidy(f);
+  const list = Array.isArray(outs) ? outs : [outs];
+  const result = list.map((t) => ({ shape: t.shape, values: Float32Array.from(t.dataSync()) }));
+  tf.dispose(list);
+  return result;
+}
+
+/** Asserts native and cpu agree on `f`; returns the relative errors. */
+async function agree(what: string, f: () => tf.Tensor | tf.Tensor[]): Promise<number[]> {
+  const ref = await on("cpu", f);
+  const got = await on("native", f);
+  return ref.map((r, k) => {
+    assert.deepEqual(got[k].shape, r.shape, `${what}: output ${k} shape`);
+    let maxRef = 0;
+    let maxDiff = 0;
+    for (let i = 0; i < r.values.length; i++) {
+      const [want, have] = [r.values[i], got[k].values[i]];
+      if (Number.isNaN(want) || Number.isNaN(have)) {
+        assert.ok(Number.isNaN(want) && Number.isNaN(have), `${what}: NaN at ${i} in one only`);
+        continue;
+      }
+      maxRef = Math.max(maxRef, Math.abs(want));
+      maxDiff = Math.max(maxDiff, Math.abs(want - have));
+    }
+    const rel = maxDiff / Math.max(maxRef, 1e-30);
+    assert.ok(rel <= TOLERANCE, `${what}: output ${k} relative error ${rel}`);
+    return rel;
+  });
+}
+
+type Pad = "valid" | "same" | number;
+
+interface ConvCase {
+  name: string;
+  x: [number, number, number, number];
+  k: number;
+  outChannels: number;
+  stride: number;
+  pad: Pad;
+}
+
+const CONV_CASES: ConvCase[] = [
+  {
+    name: "3×3 pad 1, odd 5×7 input, 3 channels, batch 1",
+    x: [1, 5, 7, 3],
+    k: 3,
+    outChannels: 4,
+    stride: 1,
+    pad: 1,
+  },
+  {
+    name: "3×3 stride 2 pad 1, batch 3",
+    x: [3, 9, 11, 5],
+    k: 3,
+    outChannels: 6,
+    stride: 2,
+    pad: 1,
+  },
+  { name: "1×1 valid", x: [3, 8, 8, 6], k: 1, outChannels: 4, stride: 1, pad: "valid" },
+  {
+    name: "1×1 stride 2 (shortcut)",
+    x: [3, 7, 9, 6],
+    k: 1,
+    outChannels: 8,
+    stride: 2,
+    pad: "valid",
+  },
+  { name: "7×7 stride 2 pad 3 (stem)", x: [2, 17, 15, 3], k: 7, outChannels: 8, stride: 2, pad: 3 },
+  { name: "2×2 valid (head)", x: [3, 3, 5, 7], k: 2, outChannels: 5, stride: 1, pad: "valid" },
+  {
+    name: "3×3 same stride 2, odd size",
+    x: [1, 7, 5, 4],
+    k: 3,
+    outChannels: 3,
+    stride: 2,
+    pad: "same",
+  },
+  {
+    name: "3×3 same stride 2, even size (uneven padding)",
+    x: [3, 8, 6, 4],
+    k: 3,
+    outChannels: 3,
+    stride: 2,
+    pad: "same",
+  },
+];
+
+function tfPad(
+  p: Pad,
+): "valid" | "same" | [[number, number], [number, number], [number, number], [number, number]] {
+  return typeof p === "number" ? [[0, 0], [p, p], [p, p], [0, 0]] : p;
+}
+
+for (const c of CONV_CASES) {
+  Deno.test({
+    name: `native conv2d forward and both gradients match cpu: ${c.name}`,
+    ignore,
+    fn: async () => {
+      const wShape: [number, number, number, number] = [c.k, c.k, c.x[3], c.outChannels];
+      const xv = random(tf.util.sizeFromShape(c.x), 1);
+      const wv = random(tf.util.sizeFromShape(wShape), 2);
+      const pad = tfPad(c.pad);
+      await agree(`${c.name} forward`, () => {
+        const x = tf.tensor4d(xv, c.x);
+        return tf.conv2d(x, tf.tensor4d(wv, wShape), c.stride, pad);
+      });
+      const yShape = (await on("cpu", () =>
+        tf.conv2d(tf.tensor4d(xv, c.x), tf.tensor4d(wv, wShape), c.stride, pad)))[0].shape;
+      const dyv = random(tf.util.sizeFromShape(yShape), 3);
+      const attrs = { strides: [c.stride, c.stride], pad, dataFormat: "NHWC" };
+      await agree(`${c.name} backprop input`, () =>
+        tf.engine().runKernel(
+          tf.Conv2DBackpropInput,
+          { dy: tf.tensor(dyv, yShape), filter: tf.tensor4d(wv, wShape) },
+          { ...attrs, inputShape: c.x } as unknown as tf.NamedAttrMap,
+        ) as tf.Tensor);
+      await agree(`${c.name} backprop filter`, () =>
+        tf.engine().runKernel(
+          tf.Conv2DBackpropFilter,
+          { x: tf.tensor4d(xv, c.x), dy: tf.tensor(dyv, yShape) },
+          { ...attrs, filterShape: wShape } as unknown as tf.NamedAttrMap,
+        ) as tf.Tensor);
+    },
+  });
+}
+
+Deno.test({
+  name: "native conv2d with dilation falls back to the cpu kernel and still matches",
+  ignore,
+  fn: async () => {
+    const xv = random(2 * 9 * 9 * 3, 4);
+    const wv = random(3 * 3 * 3 * 2, 5);
+    await agree(
+      "dilated conv",
+      () =>
+        tf.conv2d(
+          tf.tensor4d(xv, [2, 9, 9, 3]),
+          tf.tensor4d(wv, [3, 3, 3, 2]),
+          1,
+          "same",
+          "NHWC",
+          2,
+        ),
+    );
+  },
+});
+
+const BINARY: [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor][] = [
+  ["add", tf.add],
+  ["sub", tf.sub],
+  ["mul", tf.mul],
+  ["div", tf.div],
+  ["maximum", tf.maximum],
+  ["minimum", tf.minimum],
+  ["squaredDifference", tf.squaredDifference],
+];
+
+const BROADCASTS: [string, number[], number[]][] = [
+  ["same shape", [3, 7, 5, 40], [3, 7, 5, 40]],
+  ["per channel", [3, 7, 5, 40], [40]],
+  ["per channel, 4-D", [3, 7, 5, 40], [1, 1, 1, 40]],
+  ["scalar", [3, 7, 5, 40], []],
+  ["broadcast first operand", [40], [3, 7, 5, 40]],
+  ["per row", [64, 97], [64, 1]],
+  ["both broadcast", [64, 1], [1, 97]],
+];
+
+for (const [op, f] of BINARY) {
+  Deno.test({
+    name: `native ${op} matches cpu under every broadcast pattern`,
+    ignore,
+    fn: async () => {
+      for (const [name, as, bs] of BROADCASTS) {
+        const av = random(tf.util.sizeFromShape(as), 6);
+        // Away from zero, so that division stays well conditioned.
+        const bv = random(tf.util.sizeFromShape(bs), 7).map((v) => v + Math.sign(v) * 0.5);
+        await agree(`${op} ${name}`, () => f(tf.tensor(av, as), tf.tensor(bv, bs)));
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "native relu, square, neg and step match cpu, NaN included",
+  ignore,
+  fn: async () => {
+    const v = random(3 * 11 * 13 * 17, 8);
+    v[5] = NaN;
+    v[6] = 0;
+    const shape = [3, 11, 13, 17];
+    await agree("relu", () => tf.relu(tf.tensor(v, shape)));
+    await agree("square", () => tf.square(tf.tensor(v, shape)));
+    await agree("neg", () => tf.neg(tf.tensor(v, shape)));
+    await agree("step", () => tf.step(tf.tensor(v, shape), 0.25));
+    const stepped = (await on("native", () => tf.step(tf.tensor(v, shape))))[0].values;
+    assert.ok(Number.isNaN(stepped[5]), "step keeps NaN");
+    assert.equal(stepped[6], 0);
+  },
+});
+
+Deno.test({
+  name: "native batchNorm matches cpu with and without scale and offset",
+  ignore,
+  fn: async () => {
+    const shape: [number, number, number, number] = [3, 7, 9, 24];
+    const xv = random(tf.util.sizeFromShape(shape), 9);
+    const mean = random(24, 10);
+    const variance = random(24, 11).map((v) => v + 1.5);
+    const scale = random(24, 12);
+    const offset = random(24, 13);
+    await agree("batchNorm full", () =>
+      tf.batchNorm4d(
+        tf.tensor4d(xv, shape),
+        tf.tensor1d(mean),
+        tf.tensor1d(variance),
+        tf.tensor1d(offset),
+        tf.tensor1d(scale),
+        1e-5,
+      ));
+    await agree(
+      "batchNorm bare",
+      () => tf.batchNorm4d(tf.tensor4d(xv, shape), tf.tensor1d(mean), tf.tensor1d(variance)),
+    );
+    await agree("moments", () => {
+      const m = tf.moments(tf.tensor4d(xv, shape), [0, 1, 2]);
+      return [m.mean, m.variance];
+    });
+  },
+});
+
+Deno.test({
+  name: "native sum and mean match cpu over leading, trailing, all and middle axes",
+  ignore,
+  fn: async () => {
+    const shape = [5, 6, 7, 33];
+    const v = random(tf.util.sizeFromShape(shape), 14);
+    const cases: [number[] | null, boolean][] = [
+      [[0, 1, 2], false],
+      [[0, 1, 2], true],
+      [[3], false],
+      [[2, 3], true],
+      [null, false],
+      [[1], false],
+    ];
+    for (const [axes, keep] of cases) {
+      await agree(
+        `sum ${axes} keepDims ${keep}`,
+        () => tf.sum(tf.tensor(v, shape), axes ?? undefined, keep),
+      );
+      await agree(
+        `mean ${axes} keepDims ${keep}`,
+        () => tf.mean(tf.tensor(v, shape), axes ?? undefined, keep),
+      );
+    }
+  },
+});
+
+Deno.test("tileFast repeats along every axis like numpy.tile", () => {
+  const x = new Float32Array([1, 2, 3, 4, 5, 6]);
+  const out = new Float32Array(2 * 2 * 3 * 2);
+  tileFast(x, [2, 3], [2, 2], out);
+  assert.deepEqual(
+    Array.from(out),
+    [1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6, 1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6],
+  );
+});
+
+Deno.test({
+  name: "native tile matches cpu",
+  ignore,
+  fn: async () => {
+    const v = random(4 * 1 * 5, 15);
+    await agree("tile", () => tf.tile(tf.tensor(v, [4, 1, 5]), [3, 70, 2]));
+  },
+});
+
+Deno.test({
+  name: "native buffers read by dataSync or aliased by a slice survive disposal and reuse",
+  ignore,
+  fn: async () => {
+    await tf.setBackend("native");
+    const shape = [64, 128];
+    const a = tf.tensor(random(64 * 128, 16), shape);
+    const b = tf.tensor(random(64 * 128, 17), shape);
+    const sum = tf.add(a, b);
+    const read = sum.dataSync();
+    const expected = Float32Array.from(read);
+    const sliced = tf.slice(sum, [0, 0], [32, 128]);
+    const slicedBefore = Float32Array.from(sliced.dataSync());
+    const prod = tf.mul(a, b);
+    const sliceOfProd = tf.slice(prod, [0, 0], [16, 128]);
+    const sliceOfProdBefore = Float32Array.from(sliceOfProd.dataSync());
+    sum.dispose();
+    prod.dispose();
+    // Same-size outputs: each would take a recycled buffer if one had been wrongly released.
+    const others = [tf.sub(a, b), tf.mul(a, 3), tf.add(b, 1)];
+    assert.deepEqual(read, expected);
+    assert.deepEqual(sliced.dataSync(), slicedBefore);
+    assert.deepEqual(sliceOfProd.dataSync(), sliceOfProdBefore);
+    tf.dispose([a, b, sliced, sliceOfProd, ...others]);
+  },
+});
+
+Deno.test({
+  name: "registerNativeBackend reports the library and threads and is idempotent",
+  ignore,
+  fn: async () => {
+    const again = await registerNativeBackend();
+    assert.deepEqual(again, native);
+    assert.ok(again.ok && again.library.includes("oneDNN") && again.threads >= 1);
+    assert.ok(tf.findBackendFactory("native"));
+  },
+});
