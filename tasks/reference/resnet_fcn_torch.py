@@ -1,0 +1,185 @@
+"""PyTorch reference of the recipe's ResNet-FCN, for parity checks and speed comparisons.
+
+Not part of the trainer: it answers "do we compute what the reference framework computes, and how
+fast is it on this machine?". Needs only torch and numpy.
+
+  predict: python3 resnet_fcn_torch.py predict WEIGHTS.safetensors INPUT.npy OUTPUT.npy [--train]
+  bench:   python3 resnet_fcn_torch.py bench --depth 50 --width 64 --batch 512 --steps 20 [--device cuda]
+"""
+import argparse
+import json
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+BLOCKS = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3], 152: [3, 8, 36, 3]}
+
+
+def bn(ch):
+    # The recipe's momentum 0.9 (Paddle's convention) is PyTorch's 0.1. Outputs agree; only the
+    # running variance differs, since PyTorch folds in the unbiased batch variance.
+    return nn.BatchNorm2d(ch, eps=1e-5, momentum=0.1)
+
+
+class Block(nn.Module):
+    def __init__(self, cin, planes, stride, bottleneck):
+        super().__init__()
+        self.bottleneck = bottleneck
+        out = planes * 4 if bottleneck else planes
+        if bottleneck:
+            self.conv1 = nn.Conv2d(cin, planes, 1, bias=False)
+            self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+            self.conv3 = nn.Conv2d(planes, out, 1, bias=False)
+            self.bn1, self.bn2, self.bn3 = bn(planes), bn(planes), bn(out)
+        else:
+            self.conv1 = nn.Conv2d(cin, planes, 3, stride, 1, bias=False)
+            self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+            self.bn1, self.bn2 = bn(planes), bn(planes)
+        self.downsample = None
+        if stride != 1 or cin != out:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, out, 1, stride, bias=False), bn(out))
+
+    def forward(self, x):
+        y = F.relu(self.bn1(self.conv1(x)))
+        if self.bottleneck:
+            y = F.relu(self.bn2(self.conv2(y)))
+            y = self.bn3(self.conv3(y))
+        else:
+            y = self.bn2(self.conv2(y))
+        return F.relu(y + (self.downsample(x) if self.downsample is not None else x))
+
+
+class ResNetFCN(nn.Module):
+    def __init__(self, depth=50, classes=10, width=64, in_ch=3, blocks=None):
+        super().__init__()
+        bottleneck = depth >= 50
+        self.conv1 = nn.Conv2d(in_ch, width, 7, 2, 3, bias=False)
+        self.bn1 = bn(width)
+        ch = width
+        for s, n in enumerate(blocks or BLOCKS[depth]):
+            layer = []
+            for i in range(n):
+                layer.append(Block(ch, width * 2**s, 2 if s > 0 and i == 0 else 1, bottleneck))
+                ch = width * 2**s * (4 if bottleneck else 1)
+            setattr(self, f"layer{s + 1}", nn.Sequential(*layer))
+        self.final_conv = nn.Conv2d(ch, 16 * width, 2)
+        self.final_conv2 = nn.Conv2d(16 * width, classes, 1)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        for s in range(1, 5):
+            x = getattr(self, f"layer{s}")(x)
+        x = self.final_conv2(self.final_conv(x))
+        return x.flatten(1) if x.shape[2] == 1 and x.shape[3] == 1 else x
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n])
+    types = {"F32": np.float32, "I32": np.int32, "U8": np.uint8, "I64": np.int64, "F64": np.float64}
+    out = {}
+    for name, h in header.items():
+        if name == "__metadata__":
+            continue
+        a, b = h["data_offsets"]
+        out[name] = np.frombuffer(raw[8 + n + a : 8 + n + b], dtype=types[h["dtype"]]).reshape(h["shape"])
+    return out
+
+
+def from_weights(tensors):
+    blocks = [0, 0, 0, 0]
+    for k in tensors:
+        if k.startswith("layer"):
+            s, i = int(k[5]) - 1, int(k.split(".")[1])
+            blocks[s] = max(blocks[s], i + 1)
+    bottleneck = "layer1.0.conv3.weight" in tensors
+    w = tensors["conv1.weight"]
+    net = ResNetFCN(50 if bottleneck else 18, tensors["final_conv2.bias"].shape[0], w.shape[0], w.shape[1], blocks)
+    net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()}, strict=False)
+    return net
+
+
+def predict(args):
+    net = from_weights(read_safetensors(args.weights))
+    x = torch.from_numpy(np.load(args.input)).permute(0, 3, 1, 2).contiguous()
+    net.train(args.train)
+    with torch.no_grad():
+        y = net(x)
+    if y.dim() == 4:
+        y = y.permute(0, 2, 3, 1)
+    np.save(args.output, y.contiguous().numpy().astype(np.float32))
+
+
+def bench(args):
+    dev = torch.device(args.device)
+    torch.backends.cudnn.benchmark = True
+    net = ResNetFCN(args.depth, 10, args.width, 3, args.blocks and [int(b) for b in args.blocks.split(",")]).to(dev)
+    opt = torch.optim.SGD(net.parameters(), lr=0.001, momentum=0.9, weight_decay=5e-4)
+    x = torch.randn(args.batch, 3, 32, 32, device=dev)
+    y = torch.randint(0, 10, (args.batch,), device=dev)
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    def train_steps(n):
+        for _ in range(n):
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(net(x), y).backward()
+            opt.step()
+        sync()
+
+    net.train()
+    train_steps(args.warmup)
+    t = time.perf_counter()
+    train_steps(args.steps)
+    train = args.batch * args.steps / (time.perf_counter() - t)
+    net.eval()
+    with torch.no_grad():
+        for _ in range(args.warmup):
+            net(x)
+        sync()
+        t = time.perf_counter()
+        for _ in range(args.steps):
+            net(x)
+        sync()
+        evaluate = args.batch * args.steps / (time.perf_counter() - t)
+    print(json.dumps({
+        "backend": f"pytorch-{dev.type}", "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "model": f"resnet{args.depth}", "width": args.width, "batch_size": args.batch,
+        "train_img_per_s": round(train, 1), "eval_img_per_s": round(evaluate, 1),
+    }))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    pr = sub.add_parser("predict")
+    pr.add_argument("weights")
+    pr.add_argument("input")
+    pr.add_argument("output")
+    pr.add_argument("--train", action="store_true", help="BatchNorm on batch statistics")
+    b = sub.add_parser("bench")
+    b.add_argument("--depth", type=int, default=50)
+    b.add_argument("--width", type=int, default=64)
+    b.add_argument("--blocks", default=None)
+    b.add_argument("--batch", type=int, default=64)
+    b.add_argument("--steps", type=int, default=10)
+    b.add_argument("--warmup", type=int, default=2)
+    b.add_argument("--device", default="cpu")
+    b.add_argument("--threads", type=int, default=0)
+    args = p.parse_args()
+    if getattr(args, "threads", 0):
+        torch.set_num_threads(args.threads)
+    predict(args) if args.cmd == "predict" else bench(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
