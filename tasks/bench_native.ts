@@ -28,6 +28,8 @@ import { registerNativeBackend } from "../src/backend/native.ts";
 import { type ResNetDepth, resnetFCN } from "../src/nn/resnet_fcn.ts";
 import { MomentumSGD } from "../src/train/optimizer.ts";
 import { softmaxCrossEntropy } from "../src/train/losses.ts";
+// Registers the gradients training needs (as Model does), for its side effect.
+import "../src/train/gradients.ts";
 
 /** Options of {@linkcode benchBackends}. */
 export interface BenchOptions {

@@ -1,0 +1,266 @@
+/**
+ * `trainer bench`: training and evaluation speed (images per second, warm-up steps excluded) of
+ * a model at a batch size on a backend, and the speed of the training input pipeline
+ * (augmentation batches per second, `benchAugmentation`). Prints a table, then, last, one JSON
+ * line with `backend`, `model`, `width`, `batch_size`, `train_img_per_s`, `eval_img_per_s` and
+ * more.
+ *
+ * `--compare` runs the same work on several backends (`--backends`, default cpu, webgpu,
+ * native), each in its own process so that one backend's start-up cannot affect another's, and
+ * prints each one's speed relative to the first that ran. A backend that cannot start is listed
+ * with its reason; its JSON entry holds `error`.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { BACKEND_CHOICES } from "../src/backend/select.ts";
+import { benchAugmentation } from "../src/data/bench_augment.ts";
+import { ImageDataset } from "../src/data/image_dataset.ts";
+import { Callback } from "../src/train/callback.ts";
+import { DataLoader } from "../src/train/loader.ts";
+import { Model } from "../src/train/model.ts";
+import { MomentumSGD } from "../src/train/optimizer.ts";
+import { BACKEND_FLAG, buildNetwork, MODEL_FLAGS, modelConfig, startBackend } from "./common.ts";
+import { type FlagSpec, type FlagValues, parseFlags, UsageError } from "./flags.ts";
+import { selfCommand } from "./self.ts";
+
+const FLAGS: FlagSpec[] = [
+  ...MODEL_FLAGS,
+  { name: "input", type: "integer", min: 17, default: 32, help: "Input side in pixels" },
+  { name: "batch-size", type: "integer", min: 1, default: 64, help: "Images per step" },
+  { name: "steps", type: "integer", min: 1, default: 10, help: "Timed steps" },
+  { name: "warmup", type: "integer", min: 1, default: 2, help: "Untimed steps first" },
+  BACKEND_FLAG,
+  { name: "compare", type: "boolean", help: "Run the same work on each of --backends and compare" },
+  {
+    name: "backends",
+    type: "string",
+    default: "cpu,webgpu,native",
+    help: "Backends --compare runs, comma-separated, the first being the baseline",
+  },
+];
+
+/** One backend's measurement (the JSON line). */
+export interface BenchResult {
+  /** Backend that ran. */
+  backend: string;
+  /** Backend start-up report. */
+  backend_summary: string;
+  /** Model flag value. */
+  model: string;
+  /** Network name. */
+  network: string;
+  /** Base planes. */
+  width: number;
+  /** Blocks per stage (null: the depth's own). */
+  blocks: number[] | null;
+  /** Input side. */
+  input: number;
+  /** Images per step. */
+  batch_size: number;
+  /** Timed steps. */
+  steps: number;
+  /** Training images per second. */
+  train_img_per_s: number;
+  /** Training steps per second. */
+  train_steps_per_s: number;
+  /** Evaluation images per second. */
+  eval_img_per_s: number;
+  /** Augmentation pipeline batches per second (same batch size and input). */
+  augment_batches_per_s: number;
+}
+
+/** Records when each batch ended. */
+class BatchClock extends Callback {
+  train: number[] = [];
+  eval: number[] = [];
+  override onTrainBatchEnd(): void {
+    this.train.push(performance.now());
+  }
+  override onEvalBatchEnd(): void {
+    this.eval.push(performance.now());
+  }
+}
+
+/** Seconds from the end of the warm-up batches to the end of the last batch. */
+function timed(ends: number[], warmup: number): number {
+  return (ends[ends.length - 1] - ends[warmup - 1]) / 1000;
+}
+
+function randomImages(n: number, side: number, classes: number): ImageDataset {
+  const images = new Uint8Array(n * side * side * 3);
+  for (let i = 0; i < images.length; i += 65536) {
+    crypto.getRandomValues(images.subarray(i, i + 65536));
+  }
+  return new ImageDataset({
+    images,
+    labels: Int32Array.from({ length: n }, (_, i) => i % classes),
+    imageShape: [side, side, 3],
+    classNames: Array.from({ length: classes }, (_, k) => String(k)),
+    source: "benchmark data",
+  });
+}
+
+/** Measures on the backend `v.backend` names; see the module documentation. */
+export async function measure(v: FlagValues): Promise<BenchResult> {
+  const config = modelConfig(v, 3);
+  const report = await startBackend(v);
+  const side = Number(v.input);
+  const batch = Number(v["batch-size"]);
+  const steps = Number(v.steps);
+  const warmup = Number(v.warmup);
+  const data = randomImages((warmup + steps) * batch, side, config.classes);
+  const model = new Model(buildNetwork(config));
+  const clock = new BatchClock();
+  const network = model.net.name;
+  try {
+    model.prepare({ optimizer: new MomentumSGD({ lr: 0.001 }) });
+    const loader = new DataLoader(data, { batchSize: batch, shuffle: false, seed: 0 });
+    await model.fit(loader, undefined, { epochs: 1, verbose: 0, callbacks: [clock] });
+    await model.evaluate(loader, { callbacks: [clock] });
+  } finally {
+    model.dispose();
+  }
+  const aug = await benchAugmentation({
+    batchSize: batch,
+    batches: steps,
+    imageShape: [side, side, 3],
+  });
+  const trainSeconds = timed(clock.train, warmup);
+  return {
+    backend: tf.getBackend(),
+    backend_summary: report.summary,
+    model: config.model,
+    network,
+    width: config.width,
+    blocks: config.blocks ?? null,
+    input: side,
+    batch_size: batch,
+    steps,
+    train_img_per_s: steps * batch / trainSeconds,
+    train_steps_per_s: steps / trainSeconds,
+    eval_img_per_s: steps * batch / timed(clock.eval, warmup),
+    augment_batches_per_s: aug.batchesPerSec,
+  };
+}
+
+const fmt = (x: number) => x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2);
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) =>
+    r.map((c, i) => i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i])).join("  ")
+  )
+    .join("\n");
+}
+
+/** The same command line for one backend, without the comparison flags. */
+function childArgs(v: FlagValues, backend: string): string[] {
+  const out = ["bench"];
+  for (const s of FLAGS) {
+    const x = v[s.name];
+    if (["compare", "backends", "backend"].includes(s.name) || x === undefined) continue;
+    out.push(`--${s.name}`, String(x));
+  }
+  return [...out, "--backend", backend];
+}
+
+async function compare(v: FlagValues): Promise<number> {
+  const backends = String(v.backends).split(",").map((b) => b.trim()).filter((b) => b !== "");
+  for (const b of backends) {
+    if (!(BACKEND_CHOICES as readonly string[]).includes(b) || b === "auto") {
+      throw new UsageError(`--backends: "${b}" is not one of cpu, webgpu, native`);
+    }
+  }
+  const results: (BenchResult | { backend: string; error: string })[] = [];
+  for (const b of backends) {
+    console.error(`bench: running on ${b} …`);
+    const { command, args } = selfCommand(childArgs(v, b));
+    const out = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" })
+      .output();
+    const stdout = new TextDecoder().decode(out.stdout).trim().split("\n");
+    const stderr = new TextDecoder().decode(out.stderr).trim().split("\n");
+    if (out.code === 0) {
+      results.push(JSON.parse(stdout.at(-1)!) as BenchResult);
+    } else {
+      results.push({
+        backend: b,
+        error: stderr.at(-1)?.replace(/^error: /, "") ?? `exit ${out.code}`,
+      });
+    }
+  }
+  const ok = results.filter((r): r is BenchResult => !("error" in r));
+  const base = ok[0];
+  const rows = [[
+    "backend",
+    "train img/s",
+    "train steps/s",
+    "eval img/s",
+    "augment batches/s",
+    "train ×",
+    "eval ×",
+  ]];
+  for (const r of results) {
+    if ("error" in r) {
+      rows.push([r.backend, "—", "—", "—", "—", "—", "—"]);
+      continue;
+    }
+    rows.push([
+      r.backend,
+      fmt(r.train_img_per_s),
+      fmt(r.train_steps_per_s),
+      fmt(r.eval_img_per_s),
+      fmt(r.augment_batches_per_s),
+      fmt(r.train_img_per_s / base.train_img_per_s),
+      fmt(r.eval_img_per_s / base.eval_img_per_s),
+    ]);
+  }
+  console.log(table(rows));
+  for (const r of results) if ("error" in r) console.log(`${r.backend} did not run: ${r.error}`);
+  if (base) console.log(`(× = speed relative to ${base.backend})`);
+  console.log(JSON.stringify({
+    compare: backends,
+    baseline: base?.backend ?? null,
+    model: String(v.model),
+    width: Number(v.width),
+    batch_size: Number(v["batch-size"]),
+    results: results.map((r) =>
+      "error" in r ? r : {
+        ...r,
+        train_ratio: r.train_img_per_s / base.train_img_per_s,
+        eval_ratio: r.eval_img_per_s / base.eval_img_per_s,
+      }
+    ),
+  }));
+  return ok.length > 0 ? 0 : 1;
+}
+
+/** Runs the subcommand; returns the exit code. */
+export async function run(args: string[]): Promise<number> {
+  const v = parseFlags("bench", "Measure training and evaluation images per second.", FLAGS, args);
+  if (!v) return 0;
+  if (v.compare) return await compare(v);
+  const r = await measure(v);
+  console.log(table([
+    [
+      "backend",
+      "model",
+      "batch",
+      "train img/s",
+      "train steps/s",
+      "eval img/s",
+      "augment batches/s",
+    ],
+    [
+      r.backend,
+      r.network,
+      String(r.batch_size),
+      fmt(r.train_img_per_s),
+      fmt(r.train_steps_per_s),
+      fmt(r.eval_img_per_s),
+      fmt(r.augment_batches_per_s),
+    ],
+  ]));
+  console.log(JSON.stringify(r));
+  return 0;
+}

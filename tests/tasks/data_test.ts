@@ -1,0 +1,93 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-cpu";
+import { writeNpy } from "../../src/io/npy.ts";
+import { loadData, spreadSubset } from "../../tasks/data.ts";
+import { UsageError } from "../../tasks/flags.ts";
+import { loadPlugins } from "../../tasks/plugins.ts";
+import { ImageDataset } from "../../src/data/image_dataset.ts";
+import { ROOT } from "./helpers.ts";
+
+Deno.test("spreadSubset keeps examples spread over a class-ordered set", () => {
+  const labels = Int32Array.from({ length: 100 }, (_, i) => Math.floor(i / 10));
+  const ds = new ImageDataset({
+    images: Uint8Array.from({ length: 100 }, (_, i) => i),
+    labels,
+    imageShape: [1, 1, 1],
+    classNames: Array.from({ length: 10 }, (_, k) => String(k)),
+  });
+  const sub = spreadSubset(ds, 20);
+  assert.equal(sub.length, 20);
+  const all = sub.getBatch(Array.from({ length: 20 }, (_, i) => i));
+  assert.deepEqual([...all.images], Array.from({ length: 20 }, (_, i) => 5 * i));
+  assert.deepEqual(new Set(all.labels).size, 10);
+  assert.throws(() => sub.getBatch([20]), /outside 0–19/);
+  assert.equal(spreadSubset(ds, 500), ds);
+});
+
+Deno.test("--dataset npy reads the four files and normalises with the training split's statistics", async () => {
+  tf.env().set("IS_NODE", false);
+  await tf.setBackend("cpu");
+  const dir = await Deno.makeTempDir();
+  const n = 6;
+  // Channel 0 holds 0 or 200, channel 1 holds 50: means 100/255 and 50/255.
+  const images = Uint8Array.from(
+    { length: n * 4 * 4 * 2 },
+    (_, i) => i % 2 ? 50 : (i % 4 === 0 ? 0 : 200),
+  );
+  await writeNpy(join(dir, "x_train.npy"), { dtype: "uint8", shape: [n, 4, 4, 2], data: images });
+  await writeNpy(join(dir, "y_train.npy"), {
+    dtype: "int32",
+    shape: [n],
+    data: Int32Array.from([0, 1, 2, 0, 1, 2]),
+  });
+  await writeNpy(join(dir, "x_test.npy"), {
+    dtype: "uint8",
+    shape: [2, 4, 4, 2],
+    data: images.slice(0, 64),
+  });
+  await writeNpy(join(dir, "y_test.npy"), {
+    dtype: "int32",
+    shape: [2],
+    data: Int32Array.from([2, 0]),
+  });
+  const d = await loadData({ dataset: "npy", data: dir, augment: false });
+  assert.match(d.description, /6 training \/ 2 test images, 4×4×2, 3 classes/);
+  assert.deepEqual(d.classNames, ["0", "1", "2"]);
+  const raw = d.train.getBatch([0, 1, 2, 3, 4, 5]);
+  const [c0, c1] = tf.tidy(() => {
+    const x = tf.tensor4d(Float32Array.from(raw.images), [n, 4, 4, 2]);
+    const y = d.evalTransform(x, { epoch: 0, batch: 0, training: false });
+    return [
+      tf.mean(tf.slice(y, [0, 0, 0, 0], [-1, -1, -1, 1])),
+      tf.slice(y, [0, 0, 0, 1], [1, 1, 1, 1]),
+    ];
+  });
+  const [m0, v1] = [(await c0.data())[0], (await c1.data())[0]];
+  tf.dispose([c0, c1]);
+  assert.ok(Math.abs(m0) < 1e-5, `channel 0 mean ${m0}`);
+  // Channel 1 is constant: centred, its std taken as 1.
+  assert.ok(Math.abs(v1) < 1e-6, `channel 1 value ${v1}`);
+});
+
+Deno.test("a plugin module without callbacks, or a createPlugin returning none, is a usage error", async () => {
+  const dir = await Deno.makeTempDir();
+  const cb = pathToFileURL(join(ROOT, "src/train/callback.ts")).href;
+  await Deno.writeTextFile(
+    join(dir, "empty.ts"),
+    `export { Callback } from "${cb}";\nexport const x = 1;\n`,
+  );
+  await Deno.writeTextFile(
+    join(dir, "bad.ts"),
+    "export function createPlugin() { return [42]; }\n",
+  );
+  await Deno.writeTextFile(join(dir, "broken.ts"), "export const = ;\n");
+  await assert.rejects(loadPlugins([join(dir, "empty.ts")], {}), UsageError);
+  await assert.rejects(
+    loadPlugins([join(dir, "bad.ts")], {}),
+    /createPlugin must return a Callback/,
+  );
+  await assert.rejects(loadPlugins([join(dir, "broken.ts")], {}), /cannot import it/);
+});
