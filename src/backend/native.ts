@@ -22,7 +22,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { adoptingKernel, NativeBackend } from "./native/backend.ts";
 import { openDnnl } from "./native/dnnl.ts";
 import { BufferPool } from "./native/pool.ts";
-import { nativeKernelConfigs } from "./native/kernels.ts";
+import { nativeGradientConfigs, nativeKernelConfigs } from "./native/kernels.ts";
 
 /** The backend name registered with TensorFlow.js. */
 export const NATIVE_BACKEND = "native";
@@ -77,6 +77,7 @@ export async function registerNativeBackend(): Promise<NativeBackendResult> {
     });
   }
   for (const k of replaced) tf.registerKernel(k);
+  for (const g of nativeGradientConfigs()) tf.registerGradient(g);
   // Priority below webgpu (3) and above cpu (1): a plain tf.ready() still prefers a GPU.
   tf.registerBackend(NATIVE_BACKEND, () => new NativeBackend(pool), 2);
   registered = {

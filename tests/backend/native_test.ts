@@ -8,6 +8,10 @@ import "@tensorflow/tfjs-backend-cpu";
 import assert from "node:assert/strict";
 import { registerNativeBackend } from "../../src/backend/native.ts";
 import { tileFast } from "../../src/backend/native/tile.ts";
+import { BATCH_NORM_TRAINING, MOMENTUM_SGD_UPDATE } from "../../src/backend/fused_ops.ts";
+import { BatchNorm } from "../../src/nn/layers.ts";
+import { MomentumSGD } from "../../src/train/optimizer.ts";
+import "../../src/train/gradients.ts";
 
 tf.env().set("IS_NODE", false);
 const native = await registerNativeBackend();
@@ -100,6 +104,14 @@ const CONV_CASES: ConvCase[] = [
     pad: "valid",
   },
   { name: "7×7 stride 2 pad 3 (stem)", x: [2, 17, 15, 3], k: 7, outChannels: 8, stride: 2, pad: 3 },
+  {
+    name: "3×3 pad 1, 16→16 channels (the weight gradient times its implementations)",
+    x: [4, 16, 16, 16],
+    k: 3,
+    outChannels: 16,
+    stride: 1,
+    pad: 1,
+  },
   { name: "2×2 valid (head)", x: [3, 3, 5, 7], k: 2, outChannels: 5, stride: 1, pad: "valid" },
   {
     name: "3×3 same stride 2, odd size",
@@ -229,6 +241,12 @@ Deno.test({
     const stepped = (await on("native", () => tf.step(tf.tensor(v, shape))))[0].values;
     assert.ok(Number.isNaN(stepped[5]), "step keeps NaN");
     assert.equal(stepped[6], 0);
+    const relued = (await on("native", () => tf.relu(tf.tensor(v, shape))))[0].values;
+    assert.ok(Number.isNaN(relued[5]), "relu keeps NaN");
+    // Without NaN, ReLU is oneDNN's and Step takes its branch-free loop.
+    const finite = random(3 * 11 * 13 * 17, 18);
+    await agree("relu without NaN", () => tf.relu(tf.tensor(finite, shape)));
+    await agree("step without NaN", () => tf.step(tf.tensor(finite, shape)));
   },
 });
 
@@ -259,6 +277,69 @@ Deno.test({
       const m = tf.moments(tf.tensor4d(xv, shape), [0, 1, 2]);
       return [m.mean, m.variance];
     });
+  },
+});
+
+Deno.test({
+  name:
+    "native fused training batch norm matches the cpu ops: output, moving statistics, gradients",
+  ignore,
+  fn: async () => {
+    await tf.setBackend("native");
+    assert.ok(tf.getKernel(BATCH_NORM_TRAINING, "native"), "native has the fused kernel");
+    assert.equal(tf.getKernel(BATCH_NORM_TRAINING, "cpu"), undefined, "cpu keeps the plain ops");
+    const shape: [number, number, number, number] = [4, 6, 5, 24];
+    const xv = random(tf.util.sizeFromShape(shape), 19).map((v) => 3 * v + 0.5);
+    const wv = random(tf.util.sizeFromShape(shape), 20);
+    const gammaV = random(24, 21).map((v) => v + 1.2);
+    const betaV = random(24, 22);
+    await agree("batch norm training", () => {
+      const bn = new BatchNorm("bn", 24);
+      bn.gamma.assign(tf.tensor1d(gammaV));
+      bn.beta.assign(tf.tensor1d(betaV));
+      const x = tf.variable(tf.tensor4d(xv, shape));
+      // A weighted sum, so that every output element gets a different gradient.
+      const loss = () => tf.sum(tf.mul(bn.apply(x, true), tf.tensor4d(wv, shape))) as tf.Scalar;
+      const { value, grads } = tf.variableGrads(loss, [x, bn.gamma, bn.beta]);
+      const y = bn.apply(x, true);
+      const out = [
+        y,
+        value,
+        grads[x.name],
+        grads[bn.gamma.name],
+        grads[bn.beta.name],
+        bn.movingMean.clone(),
+        bn.movingVar.clone(),
+      ];
+      tf.dispose([x, bn.gamma, bn.beta, bn.movingMean, bn.movingVar]);
+      return out;
+    });
+  },
+});
+
+Deno.test({
+  name: "native fused momentum SGD equals the cpu update bit for bit, with and without decay",
+  ignore,
+  fn: async () => {
+    assert.ok(tf.getKernel(MOMENTUM_SGD_UPDATE, "native"), "native has the fused kernel");
+    for (const weightDecay of [5e-4, 0]) {
+      const run = (backend: string) =>
+        on(backend, () => {
+          const w = tf.variable(tf.tensor2d(random(40 * 30, 23), [40, 30]));
+          const vars = [{ name: "w", variable: w, trainable: true }];
+          const opt = new MomentumSGD({ lr: 0.1, momentum: 0.9, weightDecay });
+          for (let step = 0; step < 3; step++) {
+            const g = tf.tensor2d(random(40 * 30, 24 + step), [40, 30]);
+            opt.applyGradients(vars, { [w.name]: g });
+          }
+          const out = [w.clone(), opt.buffers(vars)[0].variable.clone()];
+          opt.dispose();
+          w.dispose();
+          return out;
+        });
+      const [ref, got] = [await run("cpu"), await run("native")];
+      assert.deepEqual(got, ref, `weight decay ${weightDecay}`);
+    }
   },
 });
 

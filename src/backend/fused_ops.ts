@@ -1,0 +1,41 @@
+/**
+ * Names and contracts of the fused training kernels a backend may offer. Model code asks the
+ * active backend for them (`tf.getKernel(name, tf.getBackend())`) and keeps its plain
+ * TensorFlow.js ops where they are missing, so every backend gives the same results; the
+ * native backend registers them to cut a training step's hundreds of small kernels.
+ *
+ * This module holds only names and documentation, no native code, so `src/nn` and
+ * `src/train` can import it without loading oneDNN.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { BATCH_NORM_TRAINING } from "./fused_ops.ts";
+ * const fused = tf.getKernel(BATCH_NORM_TRAINING, tf.getBackend()) !== undefined;
+ * ```
+ *
+ * @module
+ */
+
+/**
+ * Batch normalisation in training mode over every axis but the last (channels last).
+ * Inputs `{x, scale, offset}`, attrs `{varianceEpsilon}`; outputs `[y, mean, variance]` with
+ * the batch mean and the biased batch variance, as `tf.moments` gives them, and
+ * `y = (x − mean) · scale / √(variance + ε) + offset`. Differentiable with respect to `x`,
+ * `scale` and `offset`, through the statistics too, as the plain ops are.
+ */
+export const BATCH_NORM_TRAINING = "NativeBatchNormTraining";
+
+/**
+ * The gradient of {@linkcode BATCH_NORM_TRAINING}. Inputs `{dy, x, scale, mean, variance}`,
+ * attrs `{varianceEpsilon}`; outputs `[dx, dScale, dOffset]`.
+ */
+export const BATCH_NORM_TRAINING_GRAD = "NativeBatchNormTrainingGrad";
+
+/**
+ * One momentum-SGD step with coupled weight decay on one parameter. Inputs
+ * `{variable, velocity, gradient}`, attrs `{lr, momentum, weightDecay}`; outputs
+ * `[newVariable, newVelocity]` computed in float32 exactly as the op sequence
+ * `g' = g + weightDecay·w; v' = momentum·v + g'; w' = w − lr·v'` (with `g' = g` when the decay is 0).
+ */
+export const MOMENTUM_SGD_UPDATE = "NativeMomentumSGDUpdate";
