@@ -9,7 +9,16 @@
  * never a half-written one. Resume with `fit(..., { resumeFrom: "<saveDir>/<k>" })`.
  *
  * A state whose loss is not finite is not saved (the message says so): a diverged run must not
- * overwrite the last good checkpoint or produce a `final` one.
+ * overwrite the last good checkpoint or produce a `final` one. An epoch cut short (training
+ * stopped inside it) gets no epoch checkpoint, and a run a callback stopped with a reason
+ * (`model.stopReason`: an interrupt, a non-finite loss) gets no `final` one: `GracefulStop`
+ * saves the interrupted position itself.
+ *
+ * Before training starts the save folder is created if needed and proven writable, with room
+ * for one checkpoint (a probe file of that size is written and removed), so an unwritable folder
+ * or a full disk fails at once, not after the first epoch. A write that fails later (disk full)
+ * throws a `CheckpointError` naming the checkpoint; the previous checkpoints stay complete and no
+ * partial folder is left.
  *
  * @example
  * ```ts ignore
@@ -20,7 +29,9 @@
  * @module
  */
 import { Callback, type Logs } from "../src/train/callback.ts";
+import type { Model } from "../src/train/model.ts";
 import { ensureWritableDir } from "../src/io/checkpoint.ts";
+import { ensureFreeSpace } from "../src/io/space.ts";
 
 /** Options of {@linkcode ModelCheckpoint}. */
 export interface ModelCheckpointOptions {
@@ -30,6 +41,8 @@ export interface ModelCheckpointOptions {
   saveFreq?: number;
   /** Save `final` when training ends (default true). */
   saveFinal?: boolean;
+  /** Check before training that one checkpoint fits in the save folder (default true). */
+  checkSpace?: boolean;
   /** Where notices go (default `console.error`). */
   log?: (message: string) => void;
 }
@@ -41,6 +54,7 @@ export class ModelCheckpoint extends Callback {
   /** Epochs between checkpoints. */
   readonly saveFreq: number;
   readonly #saveFinal: boolean;
+  readonly #checkSpace: boolean;
   readonly #log: (message: string) => void;
 
   /** @param opts See {@linkcode ModelCheckpointOptions}. */
@@ -52,28 +66,42 @@ export class ModelCheckpoint extends Callback {
       throw new Error(`ModelCheckpoint: saveFreq must be an integer >= 1, got ${this.saveFreq}`);
     }
     this.#saveFinal = opts.saveFinal ?? true;
+    this.#checkSpace = opts.checkSpace ?? true;
     this.#log = opts.log ?? console.error;
   }
 
   override async onTrainBegin(): Promise<void> {
     // Fail before the first epoch, not after hours of training.
     await ensureWritableDir(this.saveDir);
+    if (this.#checkSpace) await ensureFreeSpace(this.saveDir, checkpointBytes(this.model));
   }
 
   override async onEpochEnd(epoch: number, logs: Logs): Promise<void> {
-    if ((epoch + 1) % this.saveFreq === 0) await this.#save(String(epoch), logs);
+    if ((epoch + 1) % this.saveFreq !== 0) return;
+    const { epoch: next, batch } = this.model.position;
+    await this.#save(String(epoch), logs, next === epoch + 1 && batch === 0);
   }
 
   override async onTrainEnd(logs: Logs): Promise<void> {
-    if (this.#saveFinal) await this.#save("final", logs);
+    if (this.#saveFinal) await this.#save("final", logs, this.model.stopReason === null);
   }
 
-  async #save(name: string, logs: Logs): Promise<void> {
+  /** Saves `name` when `wanted`, unless the loss is not finite (said in a notice). */
+  async #save(name: string, logs: Logs, wanted: boolean): Promise<void> {
     const dir = `${this.saveDir}/${name}`;
     if ("loss" in logs && !Number.isFinite(logs.loss)) {
-      this.#log(`ModelCheckpoint: loss is ${logs.loss}; not saving ${dir}`);
+      // After TerminateOnNaN's stop its own message says it all; its last line stays last.
+      if (this.model.stopReason?.kind !== "non_finite") {
+        this.#log(`ModelCheckpoint: loss is ${logs.loss}; not saving ${dir}`);
+      }
       return;
     }
-    await this.model.save(dir);
+    if (wanted) await this.model.save(dir);
   }
+}
+
+/** A generous estimate of one checkpoint's size: weights and momentum in float32, plus slack. */
+function checkpointBytes(model: Model): number {
+  const values = model.net.variables().reduce((n, v) => n + v.variable.size, 0);
+  return values * 4 * 2 + (64 << 10);
 }

@@ -89,6 +89,15 @@ export class ScalarLog extends Callback {
   }
 
   override onTrainEnd(): void {
+    this.#close();
+  }
+
+  override onTrainError(): void {
+    this.#close();
+  }
+
+  /** Every line was written straight to the file (no buffer), so closing loses nothing. */
+  #close(): void {
     this.#out?.close();
     this.#out = null;
   }

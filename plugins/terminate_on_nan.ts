@@ -1,6 +1,8 @@
 /**
  * Stops training as soon as a step's loss is not finite, naming the step and the last good
- * checkpoint to resume from.
+ * checkpoint to resume from, and sets `model.stopReason` (kind `non_finite`, exit code 3).
+ * `ModelCheckpoint` saves no state with a non-finite loss, so the last good checkpoint is the
+ * newest one and `--resume latest` finds it.
  *
  * @example
  * ```ts ignore
@@ -11,11 +13,14 @@
  * @module
  */
 import { Callback, type Logs } from "../src/train/callback.ts";
+import { ExitCode } from "../src/train/errors.ts";
 
 /** Options of {@linkcode TerminateOnNaN}. */
 export interface TerminateOnNaNOptions {
   /** Where the message goes (default `console.error`). */
   log?: (message: string) => void;
+  /** Appended as ` Resume with: <command>` when there is a checkpoint (default: nothing). */
+  resumeCommand?: string;
 }
 
 /** Sets `model.stopTraining` on a non-finite loss; see the module documentation. */
@@ -23,11 +28,17 @@ export class TerminateOnNaN extends Callback {
   /** The message of the stop, once it happened. */
   stopped: string | null = null;
   readonly #log: (message: string) => void;
+  readonly #resumeCommand: string | undefined;
 
   /** @param opts See {@linkcode TerminateOnNaNOptions}. */
   constructor(opts: TerminateOnNaNOptions = {}) {
     super();
     this.#log = opts.log ?? console.error;
+    this.#resumeCommand = opts.resumeCommand;
+  }
+
+  override onTrainBegin(): void {
+    this.stopped = null;
   }
 
   override onTrainBatchEnd(batch: number, logs: Logs): void {
@@ -37,8 +48,14 @@ export class TerminateOnNaN extends Callback {
       `(epoch ${logs.epoch}, batch ${batch}); stopping. ` +
       (last === null
         ? "No checkpoint was saved in this run."
-        : `Last good checkpoint: ${last} (resume from it, e.g. with a lower learning rate).`);
+        : `Last good checkpoint: ${last} (resume from it, e.g. with a lower learning rate).` +
+          (this.#resumeCommand === undefined ? "" : ` Resume with: ${this.#resumeCommand}`));
     this.#log(this.stopped);
     this.model.stopTraining = true;
+    this.model.stopReason = {
+      kind: "non_finite",
+      exitCode: ExitCode.nonFinite,
+      message: this.stopped,
+    };
   }
 }

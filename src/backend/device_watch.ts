@@ -30,7 +30,11 @@ export class DeviceError extends Error {
   /** The problem. */
   readonly problem: DeviceProblem;
 
-  /** @param problem What the device reported. */
+  /**
+   * Wraps a recorded problem.
+   *
+   * @param problem What the device reported.
+   */
   constructor(problem: DeviceProblem) {
     const what = {
       device_lost: "GPU device lost",

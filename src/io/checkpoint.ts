@@ -151,6 +151,8 @@ export async function ensureWritableDir(dir: string): Promise<void> {
     await Deno.writeFile(probe, new Uint8Array([1]));
     await Deno.remove(probe);
   } catch (err) {
+    // A full disk fails the write after creating the file: leave nothing behind.
+    await Deno.remove(probe).catch(() => {});
     throw new CheckpointError(dir, `folder is not writable: ${(err as Error).message}`);
   }
 }

@@ -17,6 +17,11 @@
  * onTrainEnd
  * ```
  *
+ * When an error escapes any of these (a failed step, an out-of-memory, a lost device, a failed
+ * checkpoint write, a throwing hook) after `onTrainBegin` started, `onTrainError` is called
+ * instead of the remaining hooks and the error is rethrown: callbacks release there what they
+ * took in `onTrainBegin` (signal listeners, open files).
+ *
  * `Model.evaluate` alone calls `onEvalBegin`, the batch pairs, `onEvalEnd`; `Model.predict` calls
  * `onPredictBegin` and `onPredictEnd`. Setting `model.stopTraining = true` ends the batch loop
  * after the current `onTrainBatchEnd` (then `onEpochEnd` and `onTrainEnd` still run) or the
@@ -105,6 +110,14 @@ export class Callback {
    */
   onTrainEnd(_logs: Logs): HookResult {}
 
+  /**
+   * When an error escaped `fit` after `onTrainBegin` started (see the module documentation);
+   * `fit` rethrows it once every callback ran. Release resources here; do not train or save.
+   * An error thrown here is reported on stderr and does not replace the original one.
+   * `logs`: `{step}` (global steps done).
+   */
+  onTrainError(_error: unknown, _logs: Logs): HookResult {}
+
   /** Before epoch `epoch` (from 0). `logs`: `{epoch, step, lr}` (the rate its first step uses). */
   onEpochBegin(_epoch: number, _logs: Logs): HookResult {}
 
@@ -181,6 +194,21 @@ export class CallbackList {
   /** See {@linkcode Callback.onTrainEnd}. */
   async onTrainEnd(logs: Logs): Promise<void> {
     for (const c of this.callbacks) await c.onTrainEnd(logs);
+  }
+  /** See {@linkcode Callback.onTrainError}; runs every callback even if one throws. */
+  async onTrainError(error: unknown, logs: Logs): Promise<void> {
+    for (const c of this.callbacks) {
+      // A plugin built on an older copy of `Callback` may lack this hook.
+      if (typeof c.onTrainError !== "function") continue;
+      try {
+        await c.onTrainError(error, logs);
+      } catch (e) {
+        // The training error is the one to report; this one must not hide it.
+        console.error(
+          `${c.constructor.name}.onTrainError failed: ${e instanceof Error ? e.message : e}`,
+        );
+      }
+    }
   }
   /** See {@linkcode Callback.onEpochBegin}. */
   async onEpochBegin(epoch: number, logs: Logs): Promise<void> {

@@ -104,6 +104,19 @@ export interface ResumeState {
   globalStep: number;
 }
 
+/**
+ * Why training stopped early, and the exit code a command-line program should end with (see
+ * `src/train/errors.ts` for the codes).
+ */
+export interface StopReason {
+  /** E.g. `"interrupted"`, `"non_finite"`. */
+  kind: string;
+  /** Exit status for a command-line program. */
+  exitCode: number;
+  /** One line for the user: what happened, the checkpoint to resume from, how. */
+  message: string;
+}
+
 /** Contents of a checkpoint's `state.json`. */
 interface StateFile {
   format: 1;
@@ -137,6 +150,14 @@ export class Model {
   globalStep = 0;
   /** Path of the checkpoint most recently written or loaded, if any. */
   lastCheckpoint: string | null = null;
+  /** Global step of {@linkcode Model.lastCheckpoint} (null when there is none). */
+  lastCheckpointStep: number | null = null;
+  /**
+   * Why the last `fit` ended early, set by the callback that stopped it (e.g. `GracefulStop`,
+   * `TerminateOnNaN`); null when it ran to its last epoch or was stopped without a reason.
+   * `fit` clears it when it starts.
+   */
+  stopReason: StopReason | null = null;
   #optimizer: MomentumSGD | null = null;
   #loss: LossFn | null = null;
   #metrics: Metric[] = [];
@@ -178,14 +199,17 @@ export class Model {
 
   /**
    * Trains on `train` (a dataset or a loader), evaluating on `evalData` after every
-   * `evalFreq`-th epoch. Resolves to the logs of each epoch that ran.
+   * `evalFreq`-th epoch. Resolves to the logs of each epoch that ran; when a callback stopped
+   * it early, {@linkcode Model.stopReason} may say why. An error after training began is
+   * rethrown after every callback's `onTrainError`; {@linkcode Model.lastCheckpoint} is then the
+   * last complete checkpoint (see `describeFailure` in `errors.ts` for a message).
    */
   async fit(
     train: Dataset | DataLoader,
     evalData?: Dataset | DataLoader,
     opts: FitOptions = {},
   ): Promise<Logs[]> {
-    const optimizer = this.optimizer;
+    if (this.#optimizer === null) throw new Error("Model: call prepare() before fit()");
     const { epochs = 1, batchSize = 32, evalFreq = 1, verbose = 1 } = opts;
     if (!Number.isInteger(evalFreq) || evalFreq < 1) {
       throw new Error(`Model.fit: evalFreq must be an integer >= 1, got ${evalFreq}`);
@@ -234,10 +258,30 @@ export class Model {
     callbacks.setModel(this);
     callbacks.setParams(params);
     this.stopTraining = false;
+    this.stopReason = null;
 
     const history: Logs[] = [];
-    let lastLogs: Logs = { step: this.globalStep };
-    await callbacks.onTrainBegin({ step: this.globalStep });
+    try {
+      await callbacks.onTrainBegin({ step: this.globalStep });
+      await this.#epochs(loader, evalLoader, callbacks, params, startBatch, history);
+      await callbacks.onTrainEnd(history.at(-1) ?? { step: this.globalStep });
+    } catch (err) {
+      await callbacks.onTrainError(err, { step: this.globalStep });
+      throw err;
+    }
+    return history;
+  }
+
+  /** The epoch loop of `fit`: trains, evaluates, and records each epoch's logs in `history`. */
+  async #epochs(
+    loader: DataLoader,
+    evalLoader: DataLoader | null,
+    callbacks: CallbackList,
+    { initialEpoch, epochs, evalFreq }: TrainParams,
+    startBatch: number,
+    history: Logs[],
+  ): Promise<void> {
+    const optimizer = this.optimizer;
     for (let epoch = initialEpoch; epoch < epochs; epoch++) {
       const first = epoch === initialEpoch ? startBatch : 0;
       await callbacks.onEpochBegin(epoch, {
@@ -300,11 +344,8 @@ export class Model {
       }
       await callbacks.onEpochEnd(epoch, epochLogs);
       history.push(epochLogs);
-      lastLogs = epochLogs;
       if (this.stopTraining) break;
     }
-    await callbacks.onTrainEnd(lastLogs);
-    return history;
   }
 
   /** Loss and metrics over the whole of `data` (BatchNorm on moving statistics). */
@@ -358,6 +399,9 @@ export class Model {
    */
   async save(dir: string): Promise<void> {
     const vars = this.net.variables();
+    // `networkTensors` reads with dataSync, which tfjs-backend-webgpu cannot do under Deno (it
+    // needs a canvas); an asynchronous read first leaves every value cached on the host.
+    await Promise.all(vars.map(({ variable }) => variable.data()));
     const state: StateFile = {
       format: 1,
       network: this.net.name,
@@ -394,6 +438,7 @@ export class Model {
       position: { epoch, batch },
     });
     this.lastCheckpoint = dir;
+    this.lastCheckpointStep = this.globalStep;
   }
 
   /**
@@ -449,6 +494,7 @@ export class Model {
     this.globalStep = state.globalStep;
     this.#position = { ...state.position };
     this.lastCheckpoint = path;
+    this.lastCheckpointStep = state.globalStep;
     return this.position;
   }
 

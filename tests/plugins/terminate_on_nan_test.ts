@@ -32,12 +32,13 @@ Deno.test("a non-finite loss stops training at once, naming the step and the las
     callbacks: [nan, new ModelCheckpoint({ saveDir: dir, log: (m) => messages.push(m) }), rec],
   });
   assert.deepEqual(rec.batchLogs.map((l) => l.step), [1, 2, 3, 4, 5, 6]);
-  assert.equal(messages.length, 3);
+  assert.equal(messages.length, 1, "ModelCheckpoint does not repeat the stop");
   assert.match(
     messages[0],
     /loss is NaN at step 6 \(epoch 1, batch 1\); stopping\. Last good checkpoint: .*\/0 /,
   );
   assert.equal(nan.stopped, messages[0]);
+  assert.deepEqual(model.stopReason, { kind: "non_finite", exitCode: 3, message: messages[0] });
   const names = [];
   for await (const e of Deno.readDir(dir)) names.push(e.name);
   assert.deepEqual(names, ["0"], "neither the diverged epoch nor a final checkpoint is written");

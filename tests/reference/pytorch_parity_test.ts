@@ -4,25 +4,12 @@ import assert from "node:assert/strict";
 import { readNpy, writeNpy } from "../../src/io/npy.ts";
 import { saveWeights } from "../../src/io/weights.ts";
 import { resnetFCN } from "../../src/nn/resnet_fcn.ts";
+import { findTorchPython, runTorchReference } from "../../tasks/reference/torch.ts";
 
 tf.env().set("IS_NODE", false);
 await tf.setBackend("cpu");
 
-const SCRIPT = new URL("../../tasks/reference/resnet_fcn_torch.py", import.meta.url).pathname;
-
-async function pythonWithTorch(): Promise<string | null> {
-  for (const py of ["/usr/bin/python3", "python3"]) {
-    try {
-      const out = await new Deno.Command(py, { args: ["-c", "import torch, numpy"] }).output();
-      if (out.success) return py;
-    } catch {
-      // not installed under this name
-    }
-  }
-  return null;
-}
-
-const python = await pythonWithTorch();
+const python = await findTorchPython();
 
 Deno.test({
   name: "ResNet-FCN outputs equal PyTorch's on the same safetensors weights",
@@ -44,12 +31,13 @@ Deno.test({
     await saveWeights(net, `${dir}/w.safetensors`);
     for (const [side, train] of [[32, false], [40, false], [32, true]] as const) {
       const n = 3;
-      const data = Float32Array.from({ length: n * side * side * 3 }, (_, i) => Math.sin(i * 0.731));
+      const data = Float32Array.from(
+        { length: n * side * side * 3 },
+        (_, i) => Math.sin(i * 0.731),
+      );
       await writeNpy(`${dir}/x.npy`, { dtype: "float32", shape: [n, side, side, 3], data });
-      const args = [SCRIPT, "predict", `${dir}/w.safetensors`, `${dir}/x.npy`, `${dir}/y.npy`];
-      if (train) args.push("--train");
-      const run = await new Deno.Command(python!, { args, stderr: "piped" }).output();
-      assert.ok(run.success, new TextDecoder().decode(run.stderr));
+      const args = ["predict", `${dir}/w.safetensors`, `${dir}/x.npy`, `${dir}/y.npy`];
+      await runTorchReference(python!, train ? [...args, "--train"] : args);
       const want = await readNpy(`${dir}/y.npy`);
       const y = tf.tidy(() => net.apply(tf.tensor4d(data, [n, side, side, 3]), train));
       assert.deepEqual(y.shape, want.shape, `input ${side}`);
@@ -61,7 +49,9 @@ Deno.test({
         err = Math.max(err, Math.abs(got[i] - want.data[i]));
         scale = Math.max(scale, Math.abs(want.data[i]));
       }
-      console.log(`input ${side}${train ? " (batch statistics)" : ""}: max relative ${err / scale}`);
+      console.log(
+        `input ${side}${train ? " (batch statistics)" : ""}: max relative ${err / scale}`,
+      );
       assert.ok(err / scale < 1e-4, `input ${side}: differs from PyTorch by ${err / scale}`);
     }
     net.dispose();
@@ -70,5 +60,7 @@ Deno.test({
 });
 
 if (python === null) {
-  console.log("pytorch parity test skipped: no python3 with torch (Debian: apt-get install python3-torch)");
+  console.log(
+    "pytorch parity test skipped: no python3 with torch (Debian: apt-get install python3-torch)",
+  );
 }
