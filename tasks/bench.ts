@@ -23,6 +23,7 @@ import { MomentumSGD } from "../src/train/optimizer.ts";
 import { BACKEND_FLAG, buildNetwork, MODEL_FLAGS, modelConfig, startBackend } from "./common.ts";
 import { type FlagSpec, type FlagValues, parseFlags, UsageError } from "./flags.ts";
 import { selfCommand } from "./self.ts";
+import { findTorchPython, runTorchReference } from "./reference/torch.ts";
 
 const FLAGS: FlagSpec[] = [
   ...MODEL_FLAGS,
@@ -36,7 +37,8 @@ const FLAGS: FlagSpec[] = [
     name: "backends",
     type: "string",
     default: "cpu,webgpu,native",
-    help: "Backends --compare runs, comma-separated, the first being the baseline",
+    help: "Backends --compare runs, comma-separated, the first being the baseline; " +
+      "`pytorch` adds the PyTorch reference on the CPU (python3 with torch, one thread per core)",
   },
 ];
 
@@ -144,7 +146,55 @@ export async function measure(v: FlagValues): Promise<BenchResult> {
   };
 }
 
-const fmt = (x: number) => x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2);
+/** The same work in PyTorch (`tasks/reference/resnet_fcn_torch.py`), for the ratio. */
+async function measureTorch(
+  v: FlagValues,
+): Promise<BenchResult | { backend: string; error: string }> {
+  const python = await findTorchPython();
+  if (!python) {
+    return { backend: "pytorch", error: "no python3 with torch (Debian: python3-torch)" };
+  }
+  const config = modelConfig(v, 3);
+  const args = [
+    "bench",
+    ...["--depth", config.model.replace("resnet", ""), "--width", String(config.width)],
+    ...[
+      "--batch",
+      String(v["batch-size"]),
+      "--steps",
+      String(v.steps),
+      "--warmup",
+      String(v.warmup),
+    ],
+    ...["--input", String(v.input), "--classes", String(config.classes)],
+    ...["--threads", String(navigator.hardwareConcurrency)],
+    ...(config.blocks ? ["--blocks", config.blocks.join(",")] : []),
+  ];
+  try {
+    const r = JSON.parse((await runTorchReference(python, args)).trim().split("\n").at(-1)!);
+    const batch = Number(v["batch-size"]);
+    return {
+      backend: "pytorch",
+      backend_summary: `PyTorch ${r.torch} on the CPU, ${r.threads} threads`,
+      model: config.model,
+      network: "PyTorch reference",
+      width: config.width,
+      blocks: config.blocks ?? null,
+      input: Number(v.input),
+      batch_size: batch,
+      steps: Number(v.steps),
+      train_img_per_s: r.train_img_per_s,
+      train_steps_per_s: r.train_img_per_s / batch,
+      eval_img_per_s: r.eval_img_per_s,
+      augment_batches_per_s: NaN,
+    };
+  } catch (e) {
+    return { backend: "pytorch", error: (e as Error).message };
+  }
+}
+
+const fmt = (x: number) =>
+  Number.isNaN(x) ? "—" : x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2);
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
@@ -168,13 +218,17 @@ function childArgs(v: FlagValues, backend: string): string[] {
 async function compare(v: FlagValues): Promise<number> {
   const backends = String(v.backends).split(",").map((b) => b.trim()).filter((b) => b !== "");
   for (const b of backends) {
-    if (!(BACKEND_CHOICES as readonly string[]).includes(b) || b === "auto") {
-      throw new UsageError(`--backends: "${b}" is not one of cpu, webgpu, native`);
+    if (!(BACKEND_CHOICES as readonly string[]).includes(b) && b !== "pytorch" || b === "auto") {
+      throw new UsageError(`--backends: "${b}" is not one of cpu, webgpu, native, pytorch`);
     }
   }
   const results: (BenchResult | { backend: string; error: string })[] = [];
   for (const b of backends) {
     console.error(`bench: running on ${b} …`);
+    if (b === "pytorch") {
+      results.push(await measureTorch(v));
+      continue;
+    }
     const { command, args } = selfCommand(childArgs(v, b));
     const out = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" })
       .output();

@@ -120,10 +120,11 @@ def predict(args):
 def bench(args):
     dev = torch.device(args.device)
     torch.backends.cudnn.benchmark = True
-    net = ResNetFCN(args.depth, 10, args.width, 3, args.blocks and [int(b) for b in args.blocks.split(",")]).to(dev)
+    blocks = args.blocks and [int(b) for b in args.blocks.split(",")]
+    net = ResNetFCN(args.depth, args.classes, args.width, 3, blocks).to(dev)
     opt = torch.optim.SGD(net.parameters(), lr=0.001, momentum=0.9, weight_decay=5e-4)
-    x = torch.randn(args.batch, 3, 32, 32, device=dev)
-    y = torch.randint(0, 10, (args.batch,), device=dev)
+    x = torch.randn(args.batch, 3, args.input, args.input, device=dev)
+    y = torch.randint(0, args.classes, (args.batch,), device=dev)
 
     def sync():
         if dev.type == "cuda":
@@ -132,7 +133,8 @@ def bench(args):
     def train_steps(n):
         for _ in range(n):
             opt.zero_grad(set_to_none=True)
-            F.cross_entropy(net(x), y).backward()
+            out = net(x)
+            F.cross_entropy(out if out.dim() == 2 else out.mean((2, 3)), y).backward()
             opt.step()
         sync()
 
@@ -170,6 +172,8 @@ def main():
     b.add_argument("--depth", type=int, default=50)
     b.add_argument("--width", type=int, default=64)
     b.add_argument("--blocks", default=None)
+    b.add_argument("--input", type=int, default=32)
+    b.add_argument("--classes", type=int, default=10)
     b.add_argument("--batch", type=int, default=64)
     b.add_argument("--steps", type=int, default=10)
     b.add_argument("--warmup", type=int, default=2)
