@@ -40,6 +40,11 @@ export {
   selectBackend,
 } from "./src/backend/select.ts";
 export {
+  NATIVE_BACKEND,
+  type NativeBackendResult,
+  registerNativeBackend,
+} from "./src/backend/native.ts";
+export {
   type AdapterReport,
   describeAdapter,
   findAdapter,
@@ -68,6 +73,7 @@ export {
   type PrepareOptions,
   type ResumeState,
   type RunOptions,
+  type StopReason,
 } from "./src/train/model.ts";
 export {
   Callback,
@@ -99,6 +105,30 @@ export { ScalarLog, type ScalarLogOptions, type ScalarRecord } from "./plugins/s
 export { formatValue, ProgressBar, type ProgressBarOptions } from "./plugins/progress_bar.ts";
 export { TerminateOnNaN, type TerminateOnNaNOptions } from "./plugins/terminate_on_nan.ts";
 export { StopAtAccuracy, type StopAtAccuracyOptions } from "./plugins/example_plugin.ts";
+export {
+  GracefulStop,
+  type GracefulStopOptions,
+  type StopSignal,
+} from "./plugins/graceful_stop.ts";
+export { DeviceGuard } from "./plugins/device_guard.ts";
+
+// Failures, exit codes and resuming.
+export {
+  classifyError,
+  describeFailure,
+  type DescribeOptions,
+  ExitCode,
+  type Failure,
+  type FailureKind,
+} from "./src/train/errors.ts";
+export { findResumePoint, type ResumePoint, type SkippedCheckpoint } from "./src/train/resume.ts";
+export {
+  DeviceError,
+  type DeviceProblem,
+  deviceProblem,
+  watchDevice,
+} from "./src/backend/device_watch.ts";
+export { ensureFreeSpace } from "./src/io/space.ts";
 
 // Data.
 export type { BatchContext, BatchTransform, Dataset, RawBatch } from "./src/data/dataset.ts";

@@ -30,12 +30,17 @@ export class StopAtAccuracy extends Callback {
   best = 0;
   readonly #target: number;
 
-  /** @param opts See {@linkcode StopAtAccuracyOptions}. */
+  /**
+   * Creates the plugin; the default target is 0.9.
+   *
+   * @param opts See {@linkcode StopAtAccuracyOptions}.
+   */
   constructor(opts: StopAtAccuracyOptions = {}) {
     super();
     this.#target = opts.target ?? 0.9;
   }
 
+  /** Records the best evaluation accuracy and stops once it reaches the target. */
   override onEpochEnd(epoch: number, logs: Logs): void {
     const acc = logs.eval_acc_top1;
     if (acc === undefined) return; // no evaluation this epoch

@@ -37,12 +37,17 @@ export interface LRSchedulerOptions {
 export class LRScheduler extends Callback {
   readonly #per: "epoch" | "step";
 
-  /** @param opts See {@linkcode LRSchedulerOptions}. */
+  /**
+   * Creates the scheduler; by default the rate advances per epoch once warm-up is over.
+   *
+   * @param opts See {@linkcode LRSchedulerOptions}.
+   */
   constructor(opts: LRSchedulerOptions = {}) {
     super();
     this.#per = opts.per ?? "epoch";
   }
 
+  /** After warm-up, advances the schedule once at the start of every epoch but the first. */
   override onEpochBegin(epoch: number, logs: Logs): void {
     const schedule = this.optimizer.schedule;
     if (this.#per === "epoch" && epoch > 0 && (logs.batch ?? 0) === 0 && !schedule.warmingUp) {
@@ -51,6 +56,7 @@ export class LRScheduler extends Callback {
     }
   }
 
+  /** During warm-up (or with `per: "step"`), advances the schedule after every step. */
   override onTrainBatchEnd(): void {
     const schedule = this.optimizer.schedule;
     if (this.#per === "step" || schedule.warmingUp) schedule.step();

@@ -57,7 +57,11 @@ export class ModelCheckpoint extends Callback {
   readonly #checkSpace: boolean;
   readonly #log: (message: string) => void;
 
-  /** @param opts See {@linkcode ModelCheckpointOptions}. */
+  /**
+   * Creates the plugin; see the options for the defaults.
+   *
+   * @param opts See {@linkcode ModelCheckpointOptions}.
+   */
   constructor(opts: ModelCheckpointOptions = {}) {
     super();
     this.saveDir = (opts.saveDir ?? "output/ResNet50-FCN").replace(/\/+$/, "");
@@ -70,18 +74,21 @@ export class ModelCheckpoint extends Callback {
     this.#log = opts.log ?? console.error;
   }
 
+  /** Checks that the save folder is writable and has room for one checkpoint. */
   override async onTrainBegin(): Promise<void> {
     // Fail before the first epoch, not after hours of training.
     await ensureWritableDir(this.saveDir);
     if (this.#checkSpace) await ensureFreeSpace(this.saveDir, checkpointBytes(this.model));
   }
 
+  /** Saves checkpoint `<epoch>` every `saveFreq` epochs, if the epoch ran to its end. */
   override async onEpochEnd(epoch: number, logs: Logs): Promise<void> {
     if ((epoch + 1) % this.saveFreq !== 0) return;
     const { epoch: next, batch } = this.model.position;
     await this.#save(String(epoch), logs, next === epoch + 1 && batch === 0);
   }
 
+  /** Saves `final` when training ended normally. */
   override async onTrainEnd(logs: Logs): Promise<void> {
     if (this.#saveFinal) await this.#save("final", logs, this.model.stopReason === null);
   }

@@ -61,7 +61,11 @@ export class ProgressBar extends Callback {
   #lastDraw = 0;
   #stepsRun = 0;
 
-  /** @param opts See {@linkcode ProgressBarOptions}. */
+  /**
+   * Creates the progress display; `auto` draws a bar on a terminal and lines otherwise.
+   *
+   * @param opts See {@linkcode ProgressBarOptions}.
+   */
   constructor(opts: ProgressBarOptions = {}) {
     super();
     this.#write = opts.write ?? ((t) => Deno.stdout.writeSync(encoder.encode(t)));
@@ -72,6 +76,7 @@ export class ProgressBar extends Callback {
     this.#width = opts.width ?? 30;
   }
 
+  /** Prints the epoch header and starts its clock. */
   override onEpochBegin(epoch: number): void {
     this.#epochStart = performance.now();
     this.#lastDraw = 0;
@@ -79,6 +84,7 @@ export class ProgressBar extends Callback {
     if (this.#mode !== "epoch") this.#write(`Epoch ${epoch + 1}/${this.params.epochs}\n`);
   }
 
+  /** Redraws the bar, or prints a periodic line. */
   override onTrainBatchEnd(batch: number, logs: Logs): void {
     const steps = this.params.stepsPerEpoch;
     const done = batch + 1;
@@ -100,6 +106,7 @@ export class ProgressBar extends Callback {
     }
   }
 
+  /** Prints the epoch's closing line with timing and evaluation results. */
   override onEpochEnd(epoch: number, logs: Logs): void {
     const seconds = (performance.now() - this.#epochStart) / 1000;
     const steps = this.params.stepsPerEpoch;

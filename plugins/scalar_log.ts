@@ -59,7 +59,11 @@ export class ScalarLog extends Callback {
   readonly #clock: () => number;
   #out: Deno.FsFile | null = null;
 
-  /** @param opts See {@linkcode ScalarLogOptions}. */
+  /**
+   * Creates the logger; the file opens when training begins.
+   *
+   * @param opts See {@linkcode ScalarLogOptions}.
+   */
   constructor(opts: ScalarLogOptions = {}) {
     super();
     this.#logDir = opts.logDir ?? "vis_logs";
@@ -67,6 +71,7 @@ export class ScalarLog extends Callback {
     this.#clock = opts.clock ?? (() => Date.now() / 1000);
   }
 
+  /** Opens the log (new file, or the given one trimmed to the resumed step). */
   override async onTrainBegin(logs: Logs): Promise<void> {
     const stamp = new Date().toISOString().replaceAll(":", "-");
     const path = this.#file ?? `${this.#logDir}/scalars-${stamp}-${Deno.pid}.jsonl`;
@@ -76,11 +81,13 @@ export class ScalarLog extends Callback {
     this.path = path;
   }
 
+  /** Writes the step's loss, running metrics and learning rate. */
   override async onTrainBatchEnd(_batch: number, logs: Logs): Promise<void> {
     const tags = ["loss", ...this.params.metrics, "lr"];
     await this.#write(tags.map((k) => [`train/${k}`, logs.step, logs[k]]));
   }
 
+  /** Writes the evaluation loss and metrics at the epoch number. */
   override async onEvalEnd(logs: Logs): Promise<void> {
     // Outside fit (Model.evaluate alone) there is no epoch to log against.
     if (this.#out === null || logs.epoch === undefined) return;
@@ -88,10 +95,12 @@ export class ScalarLog extends Callback {
     await this.#write(tags.map((k) => [`eval/${k}`, logs.epoch, logs[k]]));
   }
 
+  /** Closes the file. */
   override onTrainEnd(): void {
     this.#close();
   }
 
+  /** Closes the file; every line already written stays. */
   override onTrainError(): void {
     this.#close();
   }

@@ -30,17 +30,23 @@ export class TerminateOnNaN extends Callback {
   readonly #log: (message: string) => void;
   readonly #resumeCommand: string | undefined;
 
-  /** @param opts See {@linkcode TerminateOnNaNOptions}. */
+  /**
+   * Creates the plugin.
+   *
+   * @param opts See {@linkcode TerminateOnNaNOptions}.
+   */
   constructor(opts: TerminateOnNaNOptions = {}) {
     super();
     this.#log = opts.log ?? console.error;
     this.#resumeCommand = opts.resumeCommand;
   }
 
+  /** Forgets a stop of an earlier run. */
   override onTrainBegin(): void {
     this.stopped = null;
   }
 
+  /** Stops training on a non-finite loss, naming the step and the last good checkpoint. */
   override onTrainBatchEnd(batch: number, logs: Logs): void {
     if (Number.isFinite(logs.loss)) return;
     const last = this.model.lastCheckpoint;

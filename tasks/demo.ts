@@ -43,6 +43,7 @@ export async function run(args: string[]): Promise<number> {
     [new StopAtAccuracy({ target: 0.99 })],
   );
   if (outcome === null) return 0;
+  if (outcome.exitCode !== 0) return outcome.exitCode;
   const acc = outcome.history.at(-1)?.eval_acc_top1;
   if (acc === undefined) {
     console.log("demo: no evaluation ran, so there is no held-out accuracy to report");

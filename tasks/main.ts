@@ -13,6 +13,7 @@ import * as predict from "./predict.ts";
 import * as summary from "./summary.ts";
 import * as train from "./train.ts";
 import { UsageError } from "./flags.ts";
+import { describeFailure } from "../src/train/errors.ts";
 
 interface Command {
   run(args: string[]): Promise<number>;
@@ -62,9 +63,10 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`error: ${e.message}`);
       return 2;
     }
-    console.error(`error: ${e instanceof Error ? e.message : String(e)}`);
+    const failure = describeFailure(e);
+    console.error(`error: ${failure.message}`);
     if (Deno.env.get("TRAINER_DEBUG")) console.error(e);
-    return 1;
+    return failure.exitCode;
   }
 }
 

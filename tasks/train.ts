@@ -12,10 +12,10 @@
  * @module
  */
 import { join } from "node:path";
-import { latestCheckpoint, readCheckpoint } from "../src/io/checkpoint.ts";
+import { readCheckpoint } from "../src/io/checkpoint.ts";
 import { decodeSafetensors } from "../src/io/safetensors.ts";
 import { loadNetworkTensors } from "../src/io/weights.ts";
-import type { Callback, Logs } from "../src/train/callback.ts";
+import { Callback, type Logs } from "../src/train/callback.ts";
 import { DataLoader } from "../src/train/loader.ts";
 import { Model } from "../src/train/model.ts";
 import { MomentumSGD } from "../src/train/optimizer.ts";
@@ -24,6 +24,10 @@ import { LRScheduler } from "../plugins/lr_scheduler.ts";
 import { ModelCheckpoint } from "../plugins/model_checkpoint.ts";
 import { ScalarLog } from "../plugins/scalar_log.ts";
 import { TerminateOnNaN } from "../plugins/terminate_on_nan.ts";
+import { DeviceGuard } from "../plugins/device_guard.ts";
+import { GracefulStop } from "../plugins/graceful_stop.ts";
+import { describeFailure, ExitCode } from "../src/train/errors.ts";
+import { findResumePoint } from "../src/train/resume.ts";
 import {
   BACKEND_FLAG,
   buildNetwork,
@@ -216,18 +220,6 @@ export function trainFlags(d: TrainDefaults): FlagSpec[] {
   ];
 }
 
-/**
- * `Model` whose checkpoints also save from the WebGPU backend: `networkTensors` (src/io/weights.ts)
- * reads weights with `dataSync`, which tfjs-backend-webgpu 4.22 cannot do under Deno (it needs a
- * canvas); reading every variable asynchronously first leaves its values cached on the host.
- */
-class CheckpointingModel extends Model {
-  override async save(dir: string): Promise<void> {
-    await Promise.all(this.net.variables().map(({ variable }) => variable.data()));
-    await super.save(dir);
-  }
-}
-
 /** The checkpoint folder name of a model: `ResNet50-FCN`, `ResNet18-FCN_w8_b1-1-1-1`. */
 export function networkFolderName(c: ModelConfig): string {
   return `ResNet${modelDepth(c.model)}-FCN` + (c.width !== 64 ? `_w${c.width}` : "") +
@@ -242,6 +234,28 @@ export interface TrainOutcome {
   saveDir: string;
   /** Scalar log file. */
   logFile: string;
+  /** The process exit code: 0, or what stopped or failed training ({@linkcode ExitCode}). */
+  exitCode: number;
+}
+
+/** Remembers whether a step began, so a failure before it is not reported as mid-training. */
+class StepWatch extends Callback {
+  started = false;
+  override onTrainBatchBegin(): void {
+    this.started = true;
+  }
+}
+
+/** The command line that continues this run: the same flags, `--resume latest`. */
+function resumeCommandFor(command: string, args: string[], saveDir: string): string {
+  const kept: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--resume") i++;
+    else if (!args[i].startsWith("--resume=")) kept.push(args[i]);
+  }
+  const hasSaveDir = kept.some((a) => a === "--save-dir" || a.startsWith("--save-dir="));
+  return [`deno task ${command}`, ...kept, "--resume latest"]
+    .concat(hasSaveDir ? [] : ["--save-dir", saveDir]).join(" ");
 }
 
 /** Command-line problems found without loading anything; returns what resuming starts from. */
@@ -258,9 +272,12 @@ async function check(v: FlagValues, saveDir: string): Promise<string | undefined
     throw new UsageError("give --resume or --init-weights, not both");
   }
   if (v.resume === "latest") {
-    const dir = await latestCheckpoint(saveDir);
-    if (dir === null) throw new UsageError(`--resume latest: no intact checkpoint in ${saveDir}`);
-    return dir;
+    const point = await findResumePoint(saveDir);
+    for (const s of point.skipped) console.error(`skipping damaged ${s.dir}: ${s.problem}`);
+    if (point.dir === null) {
+      throw new UsageError(`--resume latest: no intact checkpoint in ${saveDir}`);
+    }
+    return point.dir;
   }
   if (v.resume !== undefined) {
     const dir = String(v.resume);
@@ -347,7 +364,7 @@ export async function train(
     classes: data.classNames.length,
     inChannels: data.imageShape[2],
   };
-  const model = new CheckpointingModel(buildNetwork(config, seed));
+  const model = new Model(buildNetwork(config, seed));
   try {
     model.prepare({
       optimizer: new MomentumSGD({
@@ -382,11 +399,15 @@ export async function train(
     const logFile = previous?.logFile.startsWith(`${logDir}/`)
       ? previous.logFile
       : `${logDir}/scalars-${stamp}-${Deno.pid}.jsonl`;
+    const resumeCommand = resumeCommandFor(command, args, saveDir);
+    const watch = new StepWatch();
     const callbacks: Callback[] = [
+      new DeviceGuard(),
       new LRScheduler(),
-      new TerminateOnNaN(),
+      new TerminateOnNaN({ resumeCommand }),
       new ScalarLog({ file: logFile }),
       new ModelCheckpoint({ saveDir, saveFreq: Number(v["save-freq"]) }),
+      new GracefulStop({ saveDir, resumeCommand }),
       ...extraCallbacks,
       ...plugins,
     ];
@@ -414,6 +435,7 @@ export async function train(
       ["scalar log", logFile],
       ["resume", resumeFrom ?? (v["init-weights"] ? `weights from ${v["init-weights"]}` : "no")],
       ["callbacks", [...callbacks.map((c) => c.constructor.name), "ProgressBar"].join(", ")],
+      ["on Ctrl-C", `a checkpoint of the last step, then: ${resumeCommand}`],
       ["plugins", (v.plugin as string[]).join(", ") || "none"],
       ["backend", backend.summary],
     ]));
@@ -428,15 +450,22 @@ export async function train(
       logFile,
       settings,
     });
-    const history = await model.fit(trainLoader, evalLoader, {
-      epochs,
-      resumeFrom,
-      verbose: 1,
-      callbacks,
-    });
+    let history: Logs[];
+    try {
+      history = await model.fit(trainLoader, evalLoader, {
+        epochs,
+        resumeFrom,
+        verbose: 1,
+        callbacks: [watch, ...callbacks],
+      });
+    } catch (e) {
+      const failure = describeFailure(e, watch.started ? { model, resumeCommand } : {});
+      console.error(`error: ${failure.message}`);
+      return { history: [], saveDir, logFile, exitCode: failure.exitCode };
+    }
     console.log(`checkpoints: ${saveDir}/ (last: ${model.lastCheckpoint ?? "none written"})`);
     console.log(`scalar log:  ${logFile}`);
-    return { history, saveDir, logFile };
+    return { history, saveDir, logFile, exitCode: model.stopReason?.exitCode ?? ExitCode.ok };
   } finally {
     model.dispose();
   }
@@ -451,6 +480,7 @@ export async function run(args: string[]): Promise<number> {
     args,
   );
   if (outcome === null) return 0;
+  if (outcome.exitCode !== ExitCode.ok) return outcome.exitCode;
   const last = outcome.history.at(-1);
   if (last?.eval_acc_top1 !== undefined) {
     console.log(

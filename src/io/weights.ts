@@ -74,15 +74,16 @@ function hostDType(name: string, dtype: string): TensorDType {
  * @example
  * ```ts ignore
  * import { networkTensors } from "./weights.ts";
- * const tensors = networkTensors(net); // Map { "conv1.weight" => { shape: [64, 3, 7, 7], … }, … }
+ * const tensors = await networkTensors(net); // Map { "conv1.weight" => { shape: [64, 3, 7, 7], … }, … }
  * ```
  */
-export function networkTensors(net: Network): Map<string, HostTensor> {
+export async function networkTensors(net: Network): Promise<Map<string, HostTensor>> {
   const out = new Map<string, HostTensor>();
   for (const { name, variable } of net.variables()) {
     const dtype = hostDType(name, variable.dtype);
-    // dataSync may hand back the backend's own buffer (cpu backend), so always copy.
-    const values = variable.dataSync() as Float32Array | Int32Array;
+    // Asynchronous: WebGPU under Deno cannot read synchronously (tfjs would need a canvas). The
+    // values may be the backend's own buffer (cpu backend), so they are always copied.
+    const values = await variable.data() as Float32Array | Int32Array;
     const data = isConvKernel(name, variable.rank)
       ? hwioToOihw(values, variable.shape)
       : values.slice();
@@ -168,7 +169,7 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
  * @example
  * ```ts ignore
  * import { loadNetworkTensors, networkTensors } from "./weights.ts";
- * loadNetworkTensors(copy, networkTensors(net)); // copy now equals net
+ * loadNetworkTensors(copy, await networkTensors(net)); // copy now equals net
  * ```
  */
 export function loadNetworkTensors(
@@ -237,7 +238,7 @@ export async function saveWeights(
   path: string,
   opts: SaveWeightsOptions = {},
 ): Promise<void> {
-  await writeSafetensors(path, networkTensors(net), opts.metadata);
+  await writeSafetensors(path, await networkTensors(net), opts.metadata);
 }
 
 /**

@@ -32,6 +32,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { Tensor, Tensor4D } from "../tensor_types.ts";
 import type { Dataset } from "../data/dataset.ts";
 import type { Network } from "../nn/network.ts";
 import { formatSummary } from "../nn/summary.ts";
@@ -163,7 +164,11 @@ export class Model {
   #metrics: Metric[] = [];
   #position = { epoch: 0, batch: 0 };
 
-  /** @param net The network to train. */
+  /**
+   * Wraps `net`; call {@linkcode Model.prepare} before training.
+   *
+   * @param net The network to train.
+   */
   constructor(net: Network) {
     this.net = net;
   }
@@ -361,9 +366,9 @@ export class Model {
    * (logits `(N, classes)`, or score maps for larger inputs). The caller disposes the result.
    */
   async predict(
-    data: Dataset | DataLoader | tf.Tensor4D,
+    data: Dataset | DataLoader | Tensor4D,
     opts: RunOptions = {},
-  ): Promise<tf.Tensor> {
+  ): Promise<Tensor> {
     const callbacks = new CallbackList(opts.callbacks ?? []);
     callbacks.setModel(this);
     const batchSize = opts.batchSize ?? 32;
@@ -399,9 +404,6 @@ export class Model {
    */
   async save(dir: string): Promise<void> {
     const vars = this.net.variables();
-    // `networkTensors` reads with dataSync, which tfjs-backend-webgpu cannot do under Deno (it
-    // needs a canvas); an asynchronous read first leaves every value cached on the host.
-    await Promise.all(vars.map(({ variable }) => variable.data()));
     const state: StateFile = {
       format: 1,
       network: this.net.name,
@@ -409,7 +411,7 @@ export class Model {
       position: { ...this.#position },
     };
     const files: Record<string, Uint8Array> = {
-      [CHECKPOINT_FILES.weights]: encodeSafetensors(networkTensors(this.net), {
+      [CHECKPOINT_FILES.weights]: encodeSafetensors(await networkTensors(this.net), {
         format: "pt",
         network: this.net.name,
       }),

@@ -70,9 +70,9 @@ function values(net: Network): Record<string, number[]> {
   return Object.fromEntries(net.variables().map((v) => [v.name, [...v.variable.dataSync()]]));
 }
 
-Deno.test("networkTensors writes conv kernels OIHW: hand-placed HWIO values land where PyTorch expects", () => {
+Deno.test("networkTensors writes conv kernels OIHW: hand-placed HWIO values land where PyTorch expects", async () => {
   const net = fakeNet("pattern");
-  const t = networkTensors(net);
+  const t = await networkTensors(net);
   const k = t.get("conv1.weight")!;
   assert.deepEqual(k.shape, [5, 4, 2, 3]);
   // OIHW order: o=0, i=0 walks h then w; then i=1.
@@ -102,9 +102,9 @@ Deno.test("networkTensors writes conv kernels OIHW: hand-placed HWIO values land
   net.dispose();
 });
 
-Deno.test("loadNetworkTensors turns an OIHW kernel into HWIO", () => {
+Deno.test("loadNetworkTensors turns an OIHW kernel into HWIO", async () => {
   const net = fakeNet("zeros");
-  const tensors = networkTensors(net);
+  const tensors = await networkTensors(net);
   const oihw = new Float32Array(O * I * H * W);
   oihw[((4 * I + 3) * H + 1) * W + 2] = 42; // o=4, i=3, h=1, w=2
   oihw[((1 * I + 0) * H + 0) * W + 1] = -7; // o=1, i=0, h=0, w=1
@@ -133,10 +133,10 @@ Deno.test("saveWeights then loadWeights restores every variable exactly, leaking
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("strict loading lists every missing, unexpected and mismatched name and changes nothing", () => {
+Deno.test("strict loading lists every missing, unexpected and mismatched name and changes nothing", async () => {
   const net = fakeNet("zeros");
   const pattern = fakeNet("pattern");
-  const tensors = networkTensors(pattern);
+  const tensors = await networkTensors(pattern);
   pattern.dispose();
   tensors.delete("bn1.running_var");
   tensors.set("fc.weight", { dtype: "float32", shape: [2], data: new Float32Array(2) });
@@ -180,7 +180,7 @@ Deno.test("strict loading lists every missing, unexpected and mismatched name an
 Deno.test("loadWeights accepts a PyTorch-style file with int64 num_batches_tracked and float64", async () => {
   // Hand-built like torch's save_file: I64 counter, an F64 tensor, the rest F32.
   const pattern = fakeNet("pattern");
-  const ref = networkTensors(pattern);
+  const ref = await networkTensors(pattern);
   const parts: { name: string; dtype: string; shape: number[]; bytes: Uint8Array }[] = [];
   for (const [name, t] of ref) {
     const bytes = name === "bn1.running_mean"
