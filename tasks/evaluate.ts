@@ -15,16 +15,15 @@ import { METRICS } from "../src/train/metrics.ts";
 import { BACKEND_FLAG, startBackend } from "./common.ts";
 import { checkDataRequest, DATASET_NAMES, type DatasetName, loadData } from "./data.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
-import { readCheckpointWeights, resolveCheckpoint, runFileOf } from "./run_file.ts";
+import {
+  CHECKPOINT_FLAG,
+  readCheckpointWeights,
+  resolveCheckpoint,
+  runFileOf,
+} from "./run_file.ts";
 
 const FLAGS: FlagSpec[] = [
-  {
-    name: "checkpoint",
-    type: "string",
-    required: true,
-    existingPath: true,
-    help: "Checkpoint folder, or a save folder (its newest intact checkpoint)",
-  },
+  CHECKPOINT_FLAG,
   {
     name: "dataset",
     type: "string",

@@ -8,16 +8,15 @@
 import { dirname } from "node:path";
 import { writeSafetensors } from "../src/io/safetensors.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
-import { readCheckpointWeights, resolveCheckpoint, runFileOf } from "./run_file.ts";
+import {
+  CHECKPOINT_FLAG,
+  readCheckpointWeights,
+  resolveCheckpoint,
+  runFileOf,
+} from "./run_file.ts";
 
 const FLAGS: FlagSpec[] = [
-  {
-    name: "checkpoint",
-    type: "string",
-    required: true,
-    existingPath: true,
-    help: "Checkpoint folder, or a save folder (its newest intact checkpoint)",
-  },
+  CHECKPOINT_FLAG,
   { name: "output", type: "string", required: true, help: "File to write, ending in .safetensors" },
 ];
 

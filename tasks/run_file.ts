@@ -13,7 +13,7 @@ import { latestCheckpoint, readCheckpoint } from "../src/io/checkpoint.ts";
 import { decodeSafetensors, type HostTensor } from "../src/io/safetensors.ts";
 import { inferResNetFCN } from "../src/nn/infer.ts";
 import type { ResNetFCNOptions } from "../src/nn/resnet_fcn.ts";
-import { UsageError } from "./flags.ts";
+import { type FlagSpec, UsageError } from "./flags.ts";
 import type { ModelConfig } from "./common.ts";
 import type { DatasetName } from "./data.ts";
 
@@ -66,6 +66,15 @@ export async function readRunFile(saveDir: string): Promise<RunFile | null> {
 export function runFileOf(checkpointDir: string): Promise<RunFile | null> {
   return readRunFile(dirname(checkpointDir.replace(/\/+$/, "")));
 }
+
+/** `--checkpoint`, required: a path {@linkcode resolveCheckpoint} accepts. */
+export const CHECKPOINT_FLAG: FlagSpec = {
+  name: "checkpoint",
+  type: "string",
+  required: true,
+  existingPath: true,
+  help: "Checkpoint folder, or a save folder (its newest intact checkpoint)",
+};
 
 /**
  * The checkpoint folder a `--checkpoint` path names: the folder itself when it holds a

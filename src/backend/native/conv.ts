@@ -13,7 +13,14 @@
  *
  * @module
  */
-import { dimsBuffer, DNNL, type Dnnl, type MemoryDesc, type Primitive } from "./dnnl.ts";
+import {
+  dimsBuffer,
+  DNNL,
+  type Dnnl,
+  type MemoryDesc,
+  type Primitive,
+  type PrimitiveArg,
+} from "./dnnl.ts";
 
 /** Geometry of one 2-D convolution, NHWC / HWIO, as TensorFlow.js's conv info gives it. */
 export interface ConvGeometry {
@@ -45,6 +52,19 @@ interface ConvEntry {
 /** Timed runs per implementation when choosing a weight-gradient implementation. */
 const TUNING_RUNS = 3;
 
+/** Runs a pass that reads the HWIO kernel `w` (after `a`, its other input) into `out`. */
+function runReadingKernel(
+  e: ConvEntry,
+  a: Float32Array,
+  w: Float32Array,
+  out: Float32Array,
+): void {
+  if (e.reorder && e.scratch) {
+    e.reorder.run([w, e.scratch]);
+    e.main.run([a, e.scratch, out]);
+  } else e.main.run([a, w, out]);
+}
+
 function runWeights(e: ConvEntry, x: Float32Array, dy: Float32Array, out: Float32Array): void {
   if (e.reorder && e.scratch) {
     e.main.run([x, dy, e.scratch]);
@@ -63,20 +83,13 @@ export class ConvRunner {
 
   /** y = conv(x, w): x NHWC, w HWIO, y NHWC (`out` is written). */
   forward(g: ConvGeometry, x: Float32Array, w: Float32Array, out: Float32Array): void {
-    const e = this.#entry("forward", g);
-    if (e.reorder && e.scratch) {
-      e.reorder.run([w, e.scratch]);
-      e.main.run([x, e.scratch, out]);
-    } else e.main.run([x, w, out]);
+    runReadingKernel(this.#entry("forward", g, () => this.#build("forward", g)), x, w, out);
   }
 
   /** dx = conv_backward_data(dy, w). */
   backwardData(g: ConvGeometry, dy: Float32Array, w: Float32Array, out: Float32Array): void {
-    const e = this.#entry("backwardData", g);
-    if (e.reorder && e.scratch) {
-      e.reorder.run([w, e.scratch]);
-      e.main.run([dy, e.scratch, out]);
-    } else e.main.run([dy, w, out]);
+    const e = this.#entry("backwardData", g, () => this.#build("backwardData", g));
+    runReadingKernel(e, dy, w, out);
   }
 
   /**
@@ -86,12 +99,11 @@ export class ConvRunner {
    * times every implementation on its real inputs and keeps the fastest.
    */
   backwardWeights(g: ConvGeometry, x: Float32Array, dy: Float32Array, out: Float32Array): void {
-    const key = `backwardWeights:${Object.values(g).join(",")}`;
-    let e = this.#cache.get(key);
-    if (!e) {
-      e = this.#fastest(this.#weightCandidates(g), x, dy, out);
-      this.#cache.set(key, e);
-    }
+    const e = this.#entry(
+      "backwardWeights",
+      g,
+      () => this.#fastest(this.#weightCandidates(g), x, dy, out),
+    );
     runWeights(e, x, dy, out);
   }
 
@@ -116,11 +128,16 @@ export class ConvRunner {
     return best;
   }
 
-  #entry(pass: "forward" | "backwardData", g: ConvGeometry): ConvEntry {
+  /** The cached entry for `pass` over `g`, made by `build` on the first call. */
+  #entry(
+    pass: "forward" | "backwardData" | "backwardWeights",
+    g: ConvGeometry,
+    build: () => ConvEntry,
+  ): ConvEntry {
     const key = `${pass}:${Object.values(g).join(",")}`;
     let e = this.#cache.get(key);
     if (!e) {
-      e = this.#build(pass, g);
+      e = build();
       this.#cache.set(key, e);
     }
     return e;
@@ -158,19 +175,18 @@ export class ConvRunner {
   #build(pass: "forward" | "backwardData", g: ConvGeometry): ConvEntry {
     const d = this.#dnnl;
     const { src, dst, wPlain, wAny, strides, padL, padR, what, fwdPd } = this.#descs(g);
-    if (pass === "forward") {
-      return this.#withKernelReorder(
-        fwdPd,
+    // Both passes read the kernel as their second argument, converted to oneDNN's layout.
+    const readingKernel = (pd: Deno.PointerObject, input: PrimitiveArg, output: PrimitiveArg) =>
+      this.#withKernelReorder(
+        pd,
         DNNL.queryWeightsMd,
         wPlain,
-        [
-          { arg: DNNL.argSrc, md: src },
-          { arg: DNNL.argWeights, md: wPlain },
-          { arg: DNNL.argDst, md: dst },
-        ],
+        [input, { arg: DNNL.argWeights, md: wPlain }, output],
         1,
         true,
       );
+    if (pass === "forward") {
+      return readingKernel(fwdPd, { arg: DNNL.argSrc, md: src }, { arg: DNNL.argDst, md: dst });
     }
     const desc = d.opDesc(what, (desc) =>
       d.symbols.dnnl_convolution_backward_data_desc_init(
@@ -183,18 +199,10 @@ export class ConvRunner {
         padL,
         padR,
       ));
-    const pd = d.primitiveDescWithHint(desc, fwdPd, what);
-    return this.#withKernelReorder(
-      pd,
-      DNNL.queryWeightsMd,
-      wPlain,
-      [
-        { arg: DNNL.argDiffDst, md: dst },
-        { arg: DNNL.argWeights, md: wPlain },
-        { arg: DNNL.argDiffSrc, md: src },
-      ],
-      1,
-      true,
+    return readingKernel(
+      d.primitiveDescWithHint(desc, fwdPd, what),
+      { arg: DNNL.argDiffDst, md: dst },
+      { arg: DNNL.argDiffSrc, md: src },
     );
   }
 
@@ -214,14 +222,9 @@ export class ConvRunner {
         padL,
         padR,
       ));
-    const entries: ConvEntry[] = [];
-    for (const pd of d.implementations(desc, what, fwdPd)) {
-      // The reference implementation is a plain loop, 100× slower: never worth timing.
-      if (d.implName(pd).startsWith("ref")) {
-        d.destroyDesc(pd);
-        continue;
-      }
-      entries.push(this.#withKernelReorder(
+    // The weight gradient is the third argument, converted back to HWIO.
+    const writingKernel = (pd: Deno.PointerObject) =>
+      this.#withKernelReorder(
         pd,
         DNNL.queryDiffWeightsMd,
         wPlain,
@@ -232,22 +235,17 @@ export class ConvRunner {
         ],
         2,
         false,
-      ));
+      );
+    const entries: ConvEntry[] = [];
+    for (const pd of d.implementations(desc, what, fwdPd)) {
+      // The reference implementation is a plain loop, 100× slower: never worth timing.
+      if (d.implName(pd).startsWith("ref")) {
+        d.destroyDesc(pd);
+        continue;
+      }
+      entries.push(writingKernel(pd));
     }
-    if (entries.length === 0) {
-      return [this.#withKernelReorder(
-        d.primitiveDescWithHint(desc, fwdPd, what),
-        DNNL.queryDiffWeightsMd,
-        wPlain,
-        [
-          { arg: DNNL.argSrc, md: src },
-          { arg: DNNL.argDiffDst, md: dst },
-          { arg: DNNL.argDiffWeights, md: wPlain },
-        ],
-        2,
-        false,
-      )];
-    }
+    if (entries.length === 0) return [writingKernel(d.primitiveDescWithHint(desc, fwdPd, what))];
     return entries;
   }
 
@@ -260,7 +258,7 @@ export class ConvRunner {
     pd: Deno.PointerObject,
     query: number,
     wPlain: MemoryDesc,
-    args: { arg: number; md: MemoryDesc | Deno.PointerObject }[],
+    args: PrimitiveArg[],
     kernelIndex: number,
     toDnnl: boolean,
   ): ConvEntry {

@@ -333,11 +333,7 @@ export class Dnnl {
     what: string,
     attr: Deno.PointerObject | null = null,
   ): Deno.PointerObject {
-    this.#check(
-      this.#lib.symbols.dnnl_primitive_desc_create(this.#out, opDesc, attr, this.#engine, null),
-      `primitive_desc_create(${what})`,
-    );
-    return this.#takeOut(what);
+    return this.#createPrimitiveDesc(opDesc, what, attr, null);
   }
 
   /**
@@ -378,8 +374,17 @@ export class Dnnl {
     hint: Deno.PointerObject,
     what: string,
   ): Deno.PointerObject {
+    return this.#createPrimitiveDesc(opDesc, what, null, hint);
+  }
+
+  #createPrimitiveDesc(
+    opDesc: Uint8Array<ArrayBuffer>,
+    what: string,
+    attr: Deno.PointerObject | null,
+    hint: Deno.PointerObject | null,
+  ): Deno.PointerObject {
     this.#check(
-      this.#lib.symbols.dnnl_primitive_desc_create(this.#out, opDesc, null, this.#engine, hint),
+      this.#lib.symbols.dnnl_primitive_desc_create(this.#out, opDesc, attr, this.#engine, hint),
       `primitive_desc_create(${what})`,
     );
     return this.#takeOut(what);

@@ -62,6 +62,31 @@ function cpuKernel(name: string): tf.KernelFunc {
   return k.kernelFunc;
 }
 
+type Shape4D = [number, number, number, number];
+
+/**
+ * The geometry of a 2-D convolution of an input of `inShape` by a filter of `filterShape`
+ * under a conv kernel's attributes, or null where the native kernels do not apply. The gradient
+ * kernels' attributes carry no dilations: they pass 1.
+ */
+function convGeometry(
+  inShape: Shape4D,
+  filterShape: Shape4D,
+  a: Pick<tf.Conv2DAttrs, "strides" | "pad" | "dimRoundingMode" | "dataFormat">,
+  dilations: tf.Conv2DAttrs["dilations"],
+): ConvGeometry | null {
+  return geometry(tf.backend_util.computeConv2DInfo(
+    inShape,
+    filterShape,
+    a.strides,
+    dilations,
+    a.pad,
+    a.dimRoundingMode,
+    false,
+    tf.backend_util.convertConv2DDataFormat(a.dataFormat),
+  ));
+}
+
 function geometry(info: tf.backend_util.Conv2DInfo): ConvGeometry | null {
   if (info.dataFormat !== "channelsLast" || info.dilationHeight !== 1 || info.dilationWidth !== 1) {
     return null;
@@ -119,16 +144,7 @@ export function nativeKernelConfigs(
     const { x, filter } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
     const a = attrs as unknown as tf.Conv2DAttrs;
     if (!allFloat(x, filter)) return null;
-    const g = geometry(tf.backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
-      filter.shape as [number, number, number, number],
-      a.strides,
-      a.dilations,
-      a.pad,
-      a.dimRoundingMode,
-      false,
-      tf.backend_util.convertConv2DDataFormat(a.dataFormat),
-    ));
+    const g = convGeometry(x.shape as Shape4D, filter.shape as Shape4D, a, a.dilations);
     if (!g) return null;
     const cpu = backend as MathBackendCPU;
     const [info, out] = output(cpu, [g.batch, g.outHeight, g.outWidth, g.outChannels]);
@@ -140,16 +156,7 @@ export function nativeKernelConfigs(
     const { dy, filter } = inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
     const a = attrs as unknown as tf.Conv2DBackpropInputAttrs;
     if (!allFloat(dy, filter)) return null;
-    const g = geometry(tf.backend_util.computeConv2DInfo(
-      a.inputShape,
-      filter.shape as [number, number, number, number],
-      a.strides,
-      1,
-      a.pad,
-      a.dimRoundingMode,
-      false,
-      tf.backend_util.convertConv2DDataFormat(a.dataFormat),
-    ));
+    const g = convGeometry(a.inputShape, filter.shape as Shape4D, a, 1);
     if (!g) return null;
     const cpu = backend as MathBackendCPU;
     const [info, out] = output(cpu, [...a.inputShape]);
@@ -161,16 +168,7 @@ export function nativeKernelConfigs(
     const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
     const a = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
     if (!allFloat(x, dy)) return null;
-    const g = geometry(tf.backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
-      a.filterShape,
-      a.strides,
-      1,
-      a.pad,
-      a.dimRoundingMode,
-      false,
-      tf.backend_util.convertConv2DDataFormat(a.dataFormat),
-    ));
+    const g = convGeometry(x.shape as Shape4D, a.filterShape, a, 1);
     if (!g) return null;
     const cpu = backend as MathBackendCPU;
     const [info, out] = output(cpu, [...a.filterShape]);
