@@ -63,8 +63,11 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`error: ${e.message}`);
       return 2;
     }
+    // Storage, memory and device failures get their exit code and advice; anything else is
+    // reported as it was raised.
     const failure = describeFailure(e);
-    console.error(`error: ${failure.message}`);
+    const plain = e instanceof Error ? e.message : String(e);
+    console.error(`error: ${failure.kind === "other" ? plain : failure.message}`);
     if (Deno.env.get("TRAINER_DEBUG")) console.error(e);
     return failure.exitCode;
   }
