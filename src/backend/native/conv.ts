@@ -237,12 +237,19 @@ export class ConvRunner {
         false,
       );
     const entries: ConvEntry[] = [];
+    const families = new Set<string>();
     for (const pd of d.implementations(desc, what, fwdPd)) {
-      // The reference implementation is a plain loop, 100× slower: never worth timing.
-      if (d.implName(pd).startsWith("ref")) {
+      // The reference implementation is a plain loop, 100× slower: never worth timing. oneDNN
+      // lists a family's variants best instruction set first; the lower ones (jit:avx2 on an
+      // AVX-512 machine) are never its own choice there and are not safe to run: jit_1x1:avx2
+      // hung, spinning on both threads, on a 1×1 stride-2 gradient with 2 → 4 channels.
+      const name = d.implName(pd);
+      const family = name.replace(/:(avx512|avx2|avx|sse4)\w*$/, "");
+      if (name.startsWith("ref") || families.has(family)) {
         d.destroyDesc(pd);
         continue;
       }
+      families.add(family);
       entries.push(writingKernel(pd));
     }
     if (entries.length === 0) return [writingKernel(d.primitiveDescWithHint(desc, fwdPd, what))];
