@@ -121,7 +121,6 @@ export {
   type Failure,
   type FailureKind,
 } from "./src/train/errors.ts";
-export { findResumePoint, type ResumePoint, type SkippedCheckpoint } from "./src/train/resume.ts";
 export {
   DeviceError,
   type DeviceProblem,
@@ -206,11 +205,14 @@ export {
   CheckpointError,
   type CheckpointInfo,
   ensureWritableDir,
+  findResumePoint,
   latestCheckpoint,
   listCheckpoints,
   type ListOptions,
   type Manifest,
   type ManifestFile,
   readCheckpoint,
+  type ResumePoint,
+  type SkippedCheckpoint,
   writeCheckpoint,
 } from "./src/io/checkpoint.ts";

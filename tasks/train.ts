@@ -12,7 +12,7 @@
  * @module
  */
 import { join } from "node:path";
-import { readCheckpoint } from "../src/io/checkpoint.ts";
+import { findResumePoint, readCheckpoint } from "../src/io/checkpoint.ts";
 import { decodeSafetensors } from "../src/io/safetensors.ts";
 import { loadNetworkTensors } from "../src/io/weights.ts";
 import { Callback, type Logs } from "../src/train/callback.ts";
@@ -27,7 +27,6 @@ import { TerminateOnNaN } from "../plugins/terminate_on_nan.ts";
 import { DeviceGuard } from "../plugins/device_guard.ts";
 import { GracefulStop } from "../plugins/graceful_stop.ts";
 import { describeFailure, ExitCode } from "../src/train/errors.ts";
-import { findResumePoint } from "../src/train/resume.ts";
 import {
   BACKEND_FLAG,
   buildNetwork,

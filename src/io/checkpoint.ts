@@ -404,10 +404,48 @@ export async function listCheckpoints(
   return out.sort(byProgress);
 }
 
+/** A checkpoint passed over because it is incomplete or damaged. */
+export interface SkippedCheckpoint {
+  /** Its folder. */
+  dir: string;
+  /** What is wrong with it (the `CheckpointError` message). */
+  problem: string;
+}
+
+/** What {@linkcode findResumePoint} found. */
+export interface ResumePoint {
+  /** The newest intact checkpoint, null when there is none. */
+  dir: string | null;
+  /** Newer checkpoints that were damaged, newest first. */
+  skipped: SkippedCheckpoint[];
+}
+
 /**
- * The folder of the newest intact checkpoint under `saveDir` (highest `meta.globalStep`, then
- * latest `created`), or `null` when there is none. Candidates are fully verified (SHA-256),
- * newest first, so a damaged newest checkpoint falls back to the one before it.
+ * The newest intact checkpoint under `saveDir` (highest `meta.globalStep`, then latest
+ * `created`), with the newer damaged ones it passed over, so that `--resume latest` can say what
+ * it skipped. Candidates are fully verified (SHA-256), newest first.
+ *
+ * @example
+ * ```ts ignore
+ * import { findResumePoint } from "./checkpoint.ts";
+ * const { dir, skipped } = await findResumePoint("output/ResNet50-FCN");
+ * for (const s of skipped) console.error(`skipping damaged ${s.dir}: ${s.problem}`);
+ * ```
+ */
+export async function findResumePoint(saveDir: string): Promise<ResumePoint> {
+  const newestFirst = (await listCheckpoints(saveDir, { verify: false })).reverse();
+  const skipped: SkippedCheckpoint[] = [];
+  for (const c of newestFirst) {
+    const checked = c.intact ? await inspect(c.name, c.dir, true) : c;
+    if (checked.intact) return { dir: c.dir, skipped };
+    skipped.push({ dir: c.dir, problem: checked.problem ?? "damaged" });
+  }
+  return { dir: null, skipped };
+}
+
+/**
+ * The folder of the newest intact checkpoint under `saveDir`, or `null` when there is none; see
+ * {@linkcode findResumePoint}.
  *
  * @example
  * ```ts ignore
@@ -417,11 +455,5 @@ export async function listCheckpoints(
  * ```
  */
 export async function latestCheckpoint(saveDir: string): Promise<string | null> {
-  const candidates = (await listCheckpoints(saveDir, { verify: false }))
-    .filter((c) => c.intact)
-    .reverse();
-  for (const c of candidates) {
-    if ((await inspect(c.name, c.dir, true)).intact) return c.dir;
-  }
-  return null;
+  return (await findResumePoint(saveDir)).dir;
 }

@@ -35,7 +35,7 @@ import { describeFailure, ExitCode } from "../../src/train/errors.ts";
 import { softmaxCrossEntropy } from "../../src/train/losses.ts";
 import { Model } from "../../src/train/model.ts";
 import { MomentumSGD } from "../../src/train/optimizer.ts";
-import { findResumePoint } from "../../src/train/resume.ts";
+import { findResumePoint } from "../../src/io/checkpoint.ts";
 import { warmupCosine } from "../../src/train/schedules.ts";
 import { quadrantDataset, tinyNet, useCpu } from "../train/helpers.ts";
 
