@@ -7,6 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { describeAdapter, findAdapter } from "../src/backend/webgpu.ts";
+import { checkSystemPackages, SYSTEM_PACKAGES } from "../src/backend/system_packages.ts";
 import { selfCommand } from "./self.ts";
 import { BACKEND_FLAG, startBackend } from "./common.ts";
 import { type FlagSpec, parseFlags } from "./flags.ts";
@@ -73,6 +74,19 @@ export async function run(args: string[]): Promise<number> {
     `Deno ${Deno.version.deno} (V8 ${Deno.version.v8}), TensorFlow.js ${tf.version_core}`,
   );
   console.log(`${Deno.build.os}/${Deno.build.arch}, ${navigator.hardwareConcurrency} CPU threads`);
+  const system = await checkSystemPackages();
+  if (system.kind === "debian") {
+    console.log(
+      "System packages (installed by `deno task setup`, which demo, train and test run):",
+    );
+    for (const p of SYSTEM_PACKAGES) {
+      const missing = system.missing.some((m) => m.name === p.name);
+      console.log(`  ${p.name}: ${missing ? "MISSING" : "installed"} (${p.purpose})`);
+    }
+    if (system.missing.length > 0) console.log(`  to install: ${system.installCommand}`);
+  } else {
+    console.log(`System packages: ${system.advice}`);
+  }
   console.log("WebGPU adapters per wgpu backend:");
   for (const s of WGPU_SETTINGS) console.log(await adapterUnder(s));
   const report = await startBackend(v);

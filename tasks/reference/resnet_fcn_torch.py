@@ -4,6 +4,10 @@ Not part of the trainer: it answers "do we compute what the reference framework 
 fast is it on this machine?". Needs only torch and numpy.
 
   predict: python3 resnet_fcn_torch.py predict WEIGHTS.safetensors INPUT.npy OUTPUT.npy [--train]
+  train:   python3 resnet_fcn_torch.py train WEIGHTS.safetensors X.npy Y.npy OUT.safetensors --lrs 0,0.025,...
+           full-batch momentum-SGD steps as the recipe defines them (g += wd*w; v = m*v + g; w -= lr*v),
+           one per learning rate; prints the losses and the smallest |ReLU input| seen as JSON and
+           writes the final weights
   bench:   python3 resnet_fcn_torch.py bench --depth 50 --width 64 --batch 512 --steps 20 [--device cuda]
 """
 import argparse
@@ -117,6 +121,52 @@ def predict(args):
     np.save(args.output, y.contiguous().numpy().astype(np.float32))
 
 
+def write_safetensors(path, tensors):
+    header, blobs, offset = {}, [], 0
+    for name, a in tensors.items():
+        b = np.ascontiguousarray(a, dtype=np.float32).tobytes()
+        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
+        blobs.append(b)
+        offset += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def train(args):
+    torch.use_deterministic_algorithms(True)
+    net = from_weights(read_safetensors(args.weights))
+    x = torch.from_numpy(np.load(args.x)).permute(0, 3, 1, 2).contiguous()
+    y = torch.from_numpy(np.load(args.y).astype(np.int64))
+    # PyTorch's SGD is the recipe's: d = g + wd*w; buf = m*buf + d (buf = d at first); w -= lr*buf.
+    opt = torch.optim.SGD(net.parameters(), lr=0.0, momentum=args.momentum, weight_decay=args.weight_decay)
+    net.train()
+    # The smallest |pre-activation| any ReLU saw: float32 implementations that differ by
+    # rounding can put a value closer to zero than that on the other side of the kink.
+    margin = [float("inf")]
+    relu = F.relu
+
+    def watched_relu(x, *a, **k):
+        margin[0] = min(margin[0], x.detach().abs().min().item())
+        return relu(x, *a, **k)
+
+    F.relu = watched_relu
+    losses = []
+    for lr in (float(v) for v in args.lrs.split(",")):
+        for group in opt.param_groups:
+            group["lr"] = lr
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(net(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    state = {k: v.detach().numpy() for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
+    F.relu = relu
+    write_safetensors(args.output, state)
+    print(json.dumps({"losses": losses, "relu_margin": margin[0]}))
+
+
 def bench(args):
     dev = torch.device(args.device)
     torch.backends.cudnn.benchmark = True
@@ -168,6 +218,14 @@ def main():
     pr.add_argument("input")
     pr.add_argument("output")
     pr.add_argument("--train", action="store_true", help="BatchNorm on batch statistics")
+    t = sub.add_parser("train")
+    t.add_argument("weights")
+    t.add_argument("x")
+    t.add_argument("y")
+    t.add_argument("output")
+    t.add_argument("--lrs", required=True, help="one learning rate per step, comma-separated")
+    t.add_argument("--momentum", type=float, default=0.9)
+    t.add_argument("--weight-decay", type=float, default=5e-4)
     b = sub.add_parser("bench")
     b.add_argument("--depth", type=int, default=50)
     b.add_argument("--width", type=int, default=64)
@@ -182,7 +240,7 @@ def main():
     args = p.parse_args()
     if getattr(args, "threads", 0):
         torch.set_num_threads(args.threads)
-    predict(args) if args.cmd == "predict" else bench(args)
+    {"predict": predict, "train": train, "bench": bench}[args.cmd](args)
 
 
 if __name__ == "__main__":

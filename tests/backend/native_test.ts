@@ -417,6 +417,31 @@ Deno.test({
 });
 
 Deno.test({
+  name: "native kernels read float32 tensors cast from int32 and bool (storage not relabelled)",
+  ignore,
+  fn: async () => {
+    // The CPU backend casts int32 and bool to float32 by relabelling the same Int32Array or
+    // Uint8Array; a kernel reading raw float bits got 0 or denormals for every pixel of an
+    // int32 image divided by 255.
+    const n = 8 * 16 * 16 * 3;
+    const pixels = Int32Array.from({ length: n }, (_, i) => (i * 37) % 256);
+    const kernel = random(3 * 3 * 3 * 4, 18);
+    await agree("int32 image cast, ÷255, − mean, ÷ std, convolved, relu", () => {
+      const x = tf.cast(tf.tensor4d(pixels, [8, 16, 16, 3], "int32"), "float32");
+      const scaled = tf.div(tf.sub(tf.div(x, 255), tf.tensor1d([0.5, 0.4, 0.3])), 0.25);
+      return [
+        scaled,
+        tf.relu(tf.conv2d(scaled as tf.Tensor4D, tf.tensor4d(kernel, [3, 3, 3, 4]), 1, "same")),
+      ];
+    });
+    await agree("bool cast to float32, summed and squared", () => {
+      const hits = tf.cast(tf.greater(tf.tensor(random(n, 19), [8, 768]), 0), "float32");
+      return [tf.sum(hits, 1), tf.square(hits), tf.mul(hits, tf.tensor(random(n, 20), [8, 768]))];
+    });
+  },
+});
+
+Deno.test({
   name: "registerNativeBackend reports the library and threads and is idempotent",
   ignore,
   fn: async () => {

@@ -1,14 +1,23 @@
 /**
  * Convolution and its two gradients on oneDNN: NHWC activations and HWIO kernels stay in
  * TensorFlow.js's layouts; oneDNN picks its own (blocked) kernel layout and a reorder converts
- * to or from HWIO when that differs, since kernels are small and activations are not.
+ * to or from HWIO when that differs, since kernels are small and activations are not. Strided
+ * 1×1 convolutions run as unit-stride ones over gathered pixels (see `unit_stride.ts`).
+ *
+ * The weight-gradient implementation is chosen per shape by timing (see
+ * {@linkcode ConvRunner.backwardWeights}); `DENO_TRAINER_WEIGHT_GRAD_IMPL` overrides the timing
+ * with a comma-separated preference list of implementation families (`jit_1x1`, `jit`, `gemm`,
+ * `brgconv_bw_w`, … as oneDNN names them, without the instruction set), so that tests can check
+ * that every candidate trains alike. A shape none of the listed families covers takes oneDNN's
+ * own first choice.
  *
  * @example
  * ```ts
  * import { openDnnl } from "./dnnl.ts";
  * import { ConvRunner } from "./conv.ts";
+ * import { BufferPool } from "./pool.ts";
  * const dnnl = openDnnl();
- * if (dnnl.ok) console.log(new ConvRunner(dnnl.lib) instanceof ConvRunner);
+ * if (dnnl.ok) console.log(new ConvRunner(dnnl.lib, new BufferPool()) instanceof ConvRunner);
  * ```
  *
  * @module
@@ -21,6 +30,11 @@ import {
   type Primitive,
   type PrimitiveArg,
 } from "./dnnl.ts";
+import type { BufferPool } from "./pool.ts";
+import { type UnitStride, unitStride } from "./unit_stride.ts";
+
+/** Environment variable naming the weight-gradient implementations to use instead of timing. */
+export const WEIGHT_GRAD_IMPL_ENV = "DENO_TRAINER_WEIGHT_GRAD_IMPL";
 
 /** Geometry of one 2-D convolution, NHWC / HWIO, as TensorFlow.js's conv info gives it. */
 export interface ConvGeometry {
@@ -43,6 +57,8 @@ export interface ConvGeometry {
 
 interface ConvEntry {
   main: Primitive;
+  /** The implementation family: the name without its instruction set (`jit_1x1`, `x64:gemm:jit`). */
+  family: string;
   /** Reorders the HWIO kernel into oneDNN's layout (forward, backward data) or back. */
   reorder: Primitive | null;
   /** oneDNN-layout kernel buffer, used when `reorder` is set. */
@@ -72,22 +88,66 @@ function runWeights(e: ConvEntry, x: Float32Array, dy: Float32Array, out: Float3
   } else e.main.run([x, dy, out]);
 }
 
+/** The family of an implementation name: `jit_1x1:avx512_core` → `jit_1x1`. */
+export function implFamily(name: string): string {
+  return name.replace(/:(avx512|avx2|avx|sse4)\w*$/, "");
+}
+
+/**
+ * The candidate `preferences` pick: the first preference equal to a candidate's family or
+ * naming one part of it (`gemm` for `x64:gemm:jit`), tried in order; null when none matches.
+ */
+export function preferredImpl<T extends { family: string }>(
+  candidates: readonly T[],
+  preferences: readonly string[],
+): T | null {
+  for (const p of preferences) {
+    const found = candidates.find((c) => c.family === p) ??
+      candidates.find((c) => c.family.split(":").includes(p));
+    if (found) return found;
+  }
+  return null;
+}
+
 /** Builds, caches and runs the oneDNN convolution primitives for each geometry. */
 export class ConvRunner {
   readonly #dnnl: Dnnl;
+  readonly #buffers: BufferPool;
   readonly #cache = new Map<string, ConvEntry>();
+  readonly #unitStride = new Map<string, UnitStride | null>();
+  readonly #choices = new Map<string, string>();
 
-  constructor(dnnl: Dnnl) {
+  /** @param buffers Where temporaries (gathered pixels of strided 1×1 convolutions) come from. */
+  constructor(dnnl: Dnnl, buffers: BufferPool) {
     this.#dnnl = dnnl;
+    this.#buffers = buffers;
+  }
+
+  /** The weight-gradient implementation used for each geometry so far, by geometry key. */
+  get weightGradChoices(): ReadonlyMap<string, string> {
+    return this.#choices;
   }
 
   /** y = conv(x, w): x NHWC, w HWIO, y NHWC (`out` is written). */
   forward(g: ConvGeometry, x: Float32Array, w: Float32Array, out: Float32Array): void {
+    const u = this.#asUnitStride(g);
+    if (u) return this.#withGathered(u, x, (dense) => this.forward(u.geometry, dense, w, out));
     runReadingKernel(this.#entry("forward", g, () => this.#build("forward", g)), x, w, out);
   }
 
   /** dx = conv_backward_data(dy, w). */
   backwardData(g: ConvGeometry, dy: Float32Array, w: Float32Array, out: Float32Array): void {
+    const u = this.#asUnitStride(g);
+    if (u) {
+      const dense = this.#buffers.take(u.length);
+      try {
+        this.backwardData(u.geometry, dy, w, dense);
+        u.scatter(dense, out);
+      } finally {
+        this.#buffers.release(dense);
+      }
+      return;
+    }
     const e = this.#entry("backwardData", g, () => this.#build("backwardData", g));
     runReadingKernel(e, dy, w, out);
   }
@@ -99,12 +159,43 @@ export class ConvRunner {
    * times every implementation on its real inputs and keeps the fastest.
    */
   backwardWeights(g: ConvGeometry, x: Float32Array, dy: Float32Array, out: Float32Array): void {
-    const e = this.#entry(
-      "backwardWeights",
-      g,
-      () => this.#fastest(this.#weightCandidates(g), x, dy, out),
-    );
+    const u = this.#asUnitStride(g);
+    if (u) {
+      return this.#withGathered(u, x, (dense) => this.backwardWeights(u.geometry, dense, dy, out));
+    }
+    const e = this.#entry("backwardWeights", g, () => {
+      const candidates = this.#weightCandidates(g);
+      const preferences = Deno.env.get(WEIGHT_GRAD_IMPL_ENV)?.split(",").map((p) => p.trim())
+        .filter((p) => p !== "");
+      const chosen = preferences
+        ? preferredImpl(candidates, preferences) ?? candidates[0]
+        : this.#fastest(candidates, x, dy, out);
+      this.#choices.set(geometryKey(g), chosen.main.impl);
+      return chosen;
+    });
     runWeights(e, x, dy, out);
+  }
+
+  /** Whether `g` runs as a unit-stride convolution, cached per geometry. */
+  #asUnitStride(g: ConvGeometry): UnitStride | null {
+    const key = geometryKey(g);
+    let u = this.#unitStride.get(key);
+    if (u === undefined) {
+      u = unitStride(g);
+      this.#unitStride.set(key, u);
+    }
+    return u;
+  }
+
+  /** Runs `f` on the pixels of `x` that `u` reads, gathered into a pool buffer. */
+  #withGathered(u: UnitStride, x: Float32Array, f: (dense: Float32Array) => void): void {
+    const dense = this.#buffers.take(u.length);
+    try {
+      u.gather(x, dense);
+      f(dense);
+    } finally {
+      this.#buffers.release(dense);
+    }
   }
 
   /** The implementation that ran fastest (best of a few runs each) on these buffers. */
@@ -134,7 +225,7 @@ export class ConvRunner {
     g: ConvGeometry,
     build: () => ConvEntry,
   ): ConvEntry {
-    const key = `${pass}:${Object.values(g).join(",")}`;
+    const key = `${pass}:${geometryKey(g)}`;
     let e = this.#cache.get(key);
     if (!e) {
       e = build();
@@ -241,10 +332,9 @@ export class ConvRunner {
     for (const pd of d.implementations(desc, what, fwdPd)) {
       // The reference implementation is a plain loop, 100× slower: never worth timing. oneDNN
       // lists a family's variants best instruction set first; the lower ones (jit:avx2 on an
-      // AVX-512 machine) are never its own choice there and are not safe to run: jit_1x1:avx2
-      // hung, spinning on both threads, on a 1×1 stride-2 gradient with 2 → 4 channels.
+      // AVX-512 machine) are never its own choice there and only cost tuning time.
       const name = d.implName(pd);
-      const family = name.replace(/:(avx512|avx2|avx|sse4)\w*$/, "");
+      const family = implFamily(name);
       if (name.startsWith("ref") || families.has(family)) {
         d.destroyDesc(pd);
         continue;
@@ -271,8 +361,9 @@ export class ConvRunner {
   ): ConvEntry {
     const d = this.#dnnl;
     const chosen = d.queryMd(pd, query);
+    const family = implFamily(d.implName(pd));
     if (d.sameDesc(wPlain, chosen)) {
-      return { main: d.primitive(pd, args), reorder: null, scratch: null };
+      return { main: d.primitive(pd, args), family, reorder: null, scratch: null };
     }
     args[kernelIndex] = { arg: args[kernelIndex].arg, md: chosen };
     const main = d.primitive(pd, args);
@@ -284,6 +375,11 @@ export class ConvRunner {
         : [{ arg: DNNL.argSrc, md: chosen }, { arg: DNNL.argDst, md: wPlain }],
     );
     const scratch = new Float32Array(new ArrayBuffer(d.descBytes(chosen)));
-    return { main, reorder, scratch };
+    return { main, family, reorder, scratch };
   }
+}
+
+/** A key naming a geometry, e.g. in {@linkcode ConvRunner.weightGradChoices}. */
+export function geometryKey(g: ConvGeometry): string {
+  return Object.values(g).join(",");
 }

@@ -43,7 +43,11 @@ type KernelArgs = Parameters<tf.KernelFunc>[0];
 
 /** The float32 values of a tensor, kept out of V8's movable heap for the native call. */
 function values(backend: MathBackendCPU, t: tf.TensorInfo): Float32Array {
-  const v = backend.data.get(t.dataId).values as Float32Array;
+  const v = backend.data.get(t.dataId).values;
+  // A float32 tensor may still hold another typed array: the CPU backend casts int32 or bool
+  // to float32 by relabelling the same storage (no precision is lost), and its own kernels read
+  // any typed array. Native code reads raw bytes, so such values are converted first.
+  if (!(v instanceof Float32Array)) return Float32Array.from(v as ArrayLike<number>);
   // Touching .buffer moves a small on-heap typed array to a fixed backing store, so the
   // address oneDNN keeps between set_data_handle and execute stays valid.
   void v.buffer;
@@ -128,7 +132,7 @@ export function nativeKernelConfigs(
     const out = buffers.take(tf.util.sizeFromShape(shape));
     return [backend.makeTensorInfo(shape, "float32", out), out];
   };
-  const conv = new ConvRunner(dnnl);
+  const conv = new ConvRunner(dnnl, buffers);
   const elementwise = new ElementwiseRunner(dnnl);
   const configs: tf.KernelConfig[] = [];
   const add = (kernelName: string, fast: (args: KernelArgs) => tf.TensorInfo | null) => {
