@@ -28,8 +28,7 @@
  *
  * @module
  */
-import { Callback, type Logs } from "../src/train/callback.ts";
-import type { Model } from "../src/train/model.ts";
+import { Callback, type Logs, type TrainingModel } from "../src/train/callback.ts";
 import { ensureWritableDir } from "../src/io/checkpoint.ts";
 import { ensureFreeSpace } from "../src/io/space.ts";
 
@@ -108,7 +107,7 @@ export class ModelCheckpoint extends Callback {
 }
 
 /** A generous estimate of one checkpoint's size: weights and momentum in float32, plus slack. */
-function checkpointBytes(model: Model): number {
+function checkpointBytes(model: TrainingModel): number {
   const values = model.net.variables().reduce((n, v) => n + v.variable.size, 0);
   return values * 4 * 2 + (64 << 10);
 }

@@ -71,7 +71,9 @@ Deno.test("checkpoints 0 … epochs−1 and final are written, each complete, wi
   assert.ok(!momentum.has("bn1.running_mean"), "no momentum for moving statistics");
   assert.equal(momentum.size, 5);
   const state = JSON.parse(new TextDecoder().decode(files["state.json"]));
-  assert.deepEqual(state.position, { epoch: 2, batch: 0 });
+  assert.deepEqual(meta.position, { epoch: 2, batch: 0 });
+  assert.equal(state.format, 2);
+  assert.ok(!("position" in state) && !("globalStep" in state), "the position is stored once");
   assert.equal(state.schedule.kind, "warmup");
   assert.equal(state.schedule.k, 6);
   const final = await readCheckpoint(`${dir}/full/final`);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { LRScheduler } from "../../plugins/lr_scheduler.ts";
+import { LRScheduler } from "../../src/train/lr_scheduler.ts";
 import { Model } from "../../src/train/model.ts";
 import { MomentumSGD } from "../../src/train/optimizer.ts";
 import { warmupCosine } from "../../src/train/schedules.ts";
