@@ -15,12 +15,7 @@ import { METRICS } from "../src/train/metrics.ts";
 import { BACKEND_FLAG, startBackend } from "./common.ts";
 import { checkDataRequest, DATASET_NAMES, type DatasetName, loadData } from "./data.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
-import {
-  CHECKPOINT_FLAG,
-  readCheckpointWeights,
-  resolveCheckpoint,
-  runFileOf,
-} from "./run_file.ts";
+import { CHECKPOINT_FLAG, readNetworkWeights, resolveCheckpoint, runFileOf } from "./run_file.ts";
 
 const FLAGS: FlagSpec[] = [
   CHECKPOINT_FLAG,
@@ -81,7 +76,7 @@ export async function run(args: string[]): Promise<number> {
     limitEval: v["limit-eval"] as number | undefined,
   };
   checkDataRequest(request);
-  const { tensors, arch } = await readCheckpointWeights(dir);
+  const { tensors, arch, source } = await readNetworkWeights(dir);
   await startBackend(v);
   const data = await loadData(request);
   if (data.imageShape[2] !== arch.inChannels || data.classNames.length !== arch.numClasses) {
@@ -92,7 +87,7 @@ export async function run(args: string[]): Promise<number> {
   }
   const model = new Model(resnetFCN(arch));
   try {
-    loadNetworkTensors(model.net, tensors, { source: `${dir}/model.safetensors` });
+    loadNetworkTensors(model.net, tensors, { source });
     const loader = new DataLoader(data.test, {
       batchSize: Number(v["batch-size"]),
       shuffle: false,

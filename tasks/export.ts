@@ -8,12 +8,7 @@
 import { dirname } from "node:path";
 import { writeSafetensors } from "../src/io/safetensors.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
-import {
-  CHECKPOINT_FLAG,
-  readCheckpointWeights,
-  resolveCheckpoint,
-  runFileOf,
-} from "./run_file.ts";
+import { CHECKPOINT_FLAG, readNetworkWeights, resolveCheckpoint, runFileOf } from "./run_file.ts";
 
 const FLAGS: FlagSpec[] = [
   CHECKPOINT_FLAG,
@@ -34,7 +29,7 @@ export async function run(args: string[]): Promise<number> {
     throw new UsageError(`--output ${output}: folder ${dirname(output)} does not exist`);
   }
   const dir = await resolveCheckpoint(String(v.checkpoint));
-  const { tensors, arch, network } = await readCheckpointWeights(dir);
+  const { tensors, arch, network } = await readNetworkWeights(dir);
   const runFile = await runFileOf(dir);
   const metadata: Record<string, string> = {
     format: "pt",
