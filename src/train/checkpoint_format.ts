@@ -29,7 +29,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs-core";
+import type { Tensor } from "../tensor_types.ts";
 import type { Network } from "../nn/network.ts";
 import { CheckpointError, writeCheckpoint } from "../io/checkpoint.ts";
 import { CHECKPOINT_WEIGHTS_FILE, readWeights } from "../io/read_weights.ts";
@@ -75,7 +75,7 @@ export interface TrainingParts {
 
 const encoder = new TextEncoder();
 
-async function toHost(t: tf.Tensor): Promise<HostTensor> {
+async function toHost(t: Tensor): Promise<HostTensor> {
   return { dtype: "float32", shape: [...t.shape], data: await t.data() as Float32Array };
 }
 

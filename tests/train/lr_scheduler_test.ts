@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Callback } from "../../src/train/callback.ts";
+import type { Callback } from "../../src/train/callback.ts";
 import { LRScheduler } from "../../src/train/lr_scheduler.ts";
 import { Model } from "../../src/train/model.ts";
 import { MomentumSGD } from "../../src/train/optimizer.ts";
