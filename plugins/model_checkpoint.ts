@@ -21,9 +21,25 @@
  * partial folder is left.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
  * import { ModelCheckpoint } from "./model_checkpoint.ts";
- * await model.fit(train, test, { epochs: 300, callbacks: [new ModelCheckpoint({ saveDir: "output/run1" })] });
+ * import { Model } from "../src/train/model.ts";
+ * import { resnetFCN } from "../src/nn/resnet_fcn.ts";
+ * import { syntheticDataset } from "../src/data/synthetic.ts";
+ *
+ * const data = syntheticDataset({ length: 4, numClasses: 2 });
+ * const model = new Model(resnetFCN({ depth: 18, width: 2, blocks: [1, 1, 1, 1], numClasses: 2 }));
+ * model.prepare();
+ * const saveDir = await Deno.makeTempDir();
+ * await model.fit(data, data, {
+ *   epochs: 2,
+ *   batchSize: 4,
+ *   verbose: 0,
+ *   callbacks: [new ModelCheckpoint({ saveDir, log: () => {} })],
+ * });
+ * console.log(model.lastCheckpoint === `${saveDir}/final`); // true
+ * model.dispose();
  * ```
  *
  * @module

@@ -17,10 +17,26 @@
  * With `per: "step"` the schedule advances after every step, warm-up or not.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
  * import { LRScheduler } from "./lr_scheduler.ts";
- * model.prepare({ optimizer: new MomentumSGD({ schedule: warmupCosine({ epochs: 300 }) }) });
- * await model.fit(train, test, { epochs: 300, callbacks: [new LRScheduler()] });
+ * import { MomentumSGD } from "./optimizer.ts";
+ * import { warmupCosine } from "./schedules.ts";
+ * import { Model } from "./model.ts";
+ * import { resnetFCN } from "../nn/resnet_fcn.ts";
+ * import { syntheticDataset } from "../data/synthetic.ts";
+ *
+ * const data = syntheticDataset({ length: 4, numClasses: 2 });
+ * const model = new Model(resnetFCN({ depth: 18, width: 2, blocks: [1, 1, 1, 1], numClasses: 2 }));
+ * model.prepare();
+ * // `fit` adds `new LRScheduler()` itself when none is given; pass one to choose its options.
+ * model.prepare({
+ *   optimizer: new MomentumSGD({ schedule: warmupCosine({ lr: 0.01, warmupSteps: 2, epochs: 3 }) }),
+ * });
+ * const callbacks = [new LRScheduler({ per: "step" })];
+ * await model.fit(data, data, { epochs: 3, batchSize: 4, verbose: 0, callbacks });
+ * console.log(model.optimizer.lr < 0.01); // true: past warm-up, the cosine has begun
+ * model.dispose();
  * ```
  *
  * @module

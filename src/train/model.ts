@@ -23,7 +23,7 @@
  * import { resnetFCN } from "../nn/resnet_fcn.ts";
  * import { syntheticDataset } from "../data/synthetic.ts";
  *
- * const data = syntheticDataset({ size: 8, imageSize: 32, classes: 2 });
+ * const data = syntheticDataset({ length: 8, numClasses: 2 });
  * const model = new Model(resnetFCN({ depth: 18, width: 2, blocks: [1, 1, 1, 1], numClasses: 2 }));
  * model.prepare({
  *   optimizer: new MomentumSGD({ schedule: warmupCosine({ lr: 0.01, warmupSteps: 2, epochs: 2 }) }),

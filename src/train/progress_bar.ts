@@ -8,9 +8,19 @@
  * `verbose` is 1 or 2 and the callbacks hold none.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
  * import { ProgressBar } from "./progress_bar.ts";
- * await model.fit(train, test, { epochs: 3, verbose: 0, callbacks: [new ProgressBar()] });
+ * import { Model } from "./model.ts";
+ * import { resnetFCN } from "../nn/resnet_fcn.ts";
+ * import { syntheticDataset } from "../data/synthetic.ts";
+ *
+ * const data = syntheticDataset({ length: 4, numClasses: 2 });
+ * const model = new Model(resnetFCN({ depth: 18, width: 2, blocks: [1, 1, 1, 1], numClasses: 2 }));
+ * model.prepare();
+ * const bar = new ProgressBar({ mode: "lines" });
+ * await model.fit(data, data, { epochs: 2, batchSize: 4, verbose: 0, callbacks: [bar] });
+ * model.dispose();
  * ```
  *
  * @module
