@@ -3,8 +3,9 @@
  * (`<saveDir>/0`, `<saveDir>/1`, …), and `<saveDir>/final` when training ends.
  *
  * Each checkpoint is a folder written by `Model.save`: `model.safetensors` (weights, BN moving
- * statistics included, under the recipe's names), `optimizer.safetensors` (momentum buffers) and
- * `state.json` (global step, position, schedule state). Folders are written beside their final
+ * statistics included, under the recipe's names), `optimizer.safetensors` (momentum buffers),
+ * `state.json` (schedule state) and the manifest (global step, position); see
+ * `src/train/checkpoint_format.ts`. Folders are written beside their final
  * name and renamed into place, so a crash while saving leaves the previous complete checkpoint,
  * never a half-written one. Resume with `fit(..., { resumeFrom: "<saveDir>/<k>" })`.
  *

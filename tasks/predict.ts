@@ -61,7 +61,7 @@ export async function run(args: string[]): Promise<number> {
       `--model ${v.model} does not match ${weightsPath}: it holds a resnet${arch.depth}`,
     );
   }
-  const input = await readNpy(String(v.input));
+  const input = await readNpy(f.string("input"));
   if (input.shape.length !== 4 || input.shape[3] !== arch.inChannels) {
     throw new UsageError(
       `${v.input}: expected an NHWC batch with ${arch.inChannels} channels, got shape (${input.shape})`,
@@ -71,7 +71,7 @@ export async function run(args: string[]): Promise<number> {
   const net = resnetFCN(arch);
   loadNetworkTensors(net, tensors, { source: weightsPath });
   const [n, h, w, c] = input.shape;
-  const batch = Number(v["batch-size"]);
+  const batch = f.number("batch-size");
   const chunks: Float32Array[] = [];
   let outShape: number[] = [];
   for (let start = 0; start < n; start += batch) {
@@ -91,7 +91,7 @@ export async function run(args: string[]): Promise<number> {
     data.set(ch, offset);
     offset += ch.length;
   }
-  await writeNpy(String(v.output), { dtype: "float32", shape: [n, ...outShape], data });
+  await writeNpy(f.string("output"), { dtype: "float32", shape: [n, ...outShape], data });
   console.error(`wrote ${v.output}: float32 (${[n, ...outShape].join(", ")})`);
   return 0;
 }

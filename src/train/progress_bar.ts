@@ -99,7 +99,10 @@ export class ProgressBar extends Callback {
     const steps = this.params.stepsPerEpoch;
     const done = batch + 1;
     this.#stepsRun++;
-    const values = this.#values(logs, [...this.#trainKeys(), "lr"]);
+    const values = this.#format({
+      ...this.metricValues(logs),
+      ...("lr" in logs ? { lr: logs.lr } : {}),
+    });
     if (this.#mode === "bar") {
       const now = performance.now();
       // Redraw at most 20 times a second; terminals are slower than small steps.
@@ -120,10 +123,12 @@ export class ProgressBar extends Callback {
   override onEpochEnd(epoch: number, logs: Logs): void {
     const seconds = (performance.now() - this.#epochStart) / 1000;
     const steps = this.params.stepsPerEpoch;
-    const keys = [...this.#trainKeys(), ...Object.keys(logs).filter((k) => k.startsWith("eval_"))];
     const perStep = Math.round(seconds * 1000 / Math.max(1, this.#stepsRun));
     const timing = ` - ${formatSeconds(seconds)} ${perStep}ms/step`;
-    const values = this.#values(logs, keys);
+    const values = this.#format({
+      ...this.metricValues(logs),
+      ...this.metricValues(logs, "eval_"),
+    });
     if (this.#mode === "bar") {
       this.#write(`\r${this.#bar(steps, steps)}${timing}${values}\x1b[K\n`);
     } else if (this.#mode === "lines") {
@@ -133,12 +138,8 @@ export class ProgressBar extends Callback {
     }
   }
 
-  #trainKeys(): string[] {
-    return ["loss", ...this.params.metrics];
-  }
-
-  #values(logs: Logs, keys: string[]): string {
-    return keys.filter((k) => k in logs).map((k) => ` - ${k}: ${formatValue(logs[k])}`).join("");
+  #format(values: Record<string, number>): string {
+    return Object.entries(values).map(([k, v]) => ` - ${k}: ${formatValue(v)}`).join("");
   }
 
   #counter(done: number, steps: number): string {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { LRScheduler } from "../../plugins/lr_scheduler.ts";
+import { LRScheduler } from "../../src/train/lr_scheduler.ts";
 import { ModelCheckpoint } from "../../plugins/model_checkpoint.ts";
 import { readCheckpoint } from "../../src/io/checkpoint.ts";
 import { decodeSafetensors } from "../../src/io/safetensors.ts";
