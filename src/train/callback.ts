@@ -57,7 +57,8 @@
  *
  * `Model.fit` adds two defaults through {@linkcode CallbackListOptions.defaults}: an
  * `LRScheduler` at the start when no callback is one (so a warm-up schedule never silently stays
- * at rate 0), and a `ProgressBar` at the end when `verbose` is above 0 and no callback is one.
+ * at rate 0; `addLRScheduler: false` turns that off for a callback of another class that steps
+ * the schedule), and a `ProgressBar` at the end when `verbose` is above 0 and no callback is one.
  *
  * @example
  * ```ts

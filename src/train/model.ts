@@ -94,6 +94,11 @@ export interface FitOptions {
    */
   callbacks?: Callback[];
   /**
+   * Whether to add the default `LRScheduler` when `callbacks` holds none (default true). Set it
+   * to false when a callback of another class steps the schedule, so it is not stepped twice.
+   */
+  addLRScheduler?: boolean;
+  /**
    * 0: silent; 1: progress bar (plain lines when not a terminal); 2: one line per epoch
    * (default 1). A `ProgressBar` is added at the end unless `callbacks` already holds one.
    */
@@ -217,7 +222,9 @@ export class Model implements TrainingModel {
 
     const callbacks = new CallbackList(opts.callbacks ?? [], {
       defaults: [
-        { kind: LRScheduler, create: () => new LRScheduler(), at: "start" },
+        ...(opts.addLRScheduler ?? true
+          ? [{ kind: LRScheduler, create: () => new LRScheduler(), at: "start" as const }]
+          : []),
         ...(verbose > 0
           ? [{
             kind: ProgressBar,

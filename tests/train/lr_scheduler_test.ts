@@ -132,3 +132,20 @@ Deno.test("a subclass of LRScheduler replaces the default too", async () => {
   // A second (default) scheduler would have stepped the warm-up twice per step.
   assert.deepEqual(rates, Array.from({ length: 8 }, (_, k) => 0.01 * Math.min(k, 6) / 6));
 });
+
+Deno.test("addLRScheduler: false leaves the stepping to the given callbacks", async () => {
+  const model = new Model(tinyNet());
+  model.prepare({
+    optimizer: new MomentumSGD({ schedule: warmupCosine({ lr: 0.01, warmupSteps: 4, epochs: 2 }) }),
+  });
+  const rec = new Recorder();
+  await model.fit(quadrantDataset(10), undefined, {
+    epochs: 2,
+    batchSize: 3,
+    verbose: 0,
+    addLRScheduler: false,
+    callbacks: [rec],
+  });
+  assert.deepEqual(rec.batchLogs.map((l) => l.lr), Array(8).fill(0), "nothing stepped it");
+  model.dispose();
+});
