@@ -3,7 +3,7 @@
  * the ResNet-FCN family, a Keras-like `Model.fit` whose callbacks are the plugin interface, and
  * the data, checkpoint and log formats of the ResNet50-FCN recipe.
  *
- * @example Train a small ResNet-FCN on the embedded digits
+ * @example Train a small ResNet-FCN on the embedded digits (as `deno task demo` does)
  * ```ts ignore
  * import {
  *   Callback, LRScheduler, loadDigits, Model, MomentumSGD, resnetFCN, selectBackend, warmupCosine,
@@ -16,6 +16,23 @@
  *   optimizer: new MomentumSGD({ schedule: warmupCosine({ lr: 0.05, warmupSteps: 50, epochs: 3 }) }),
  * });
  * await model.fit(train, test, { epochs: 3, batchSize: 64, callbacks: [new LRScheduler()] });
+ * ```
+ *
+ * @example A callback of your own, on generated data and the plain JavaScript backend
+ * ```ts
+ * import { Callback, type Logs, Model, resnetFCN, selectBackend, syntheticDataset } from "./mod.ts";
+ *
+ * await selectBackend("cpu");
+ * class PrintLoss extends Callback {
+ *   override onEpochEnd(epoch: number, logs: Logs) {
+ *     console.log(`epoch ${epoch}:`, this.metricValues(logs)); // { loss, acc_top1, acc_top5 }
+ *   }
+ * }
+ * const data = syntheticDataset({ length: 8, numClasses: 2 });
+ * const model = new Model(resnetFCN({ depth: 18, width: 2, blocks: [1, 1, 1, 1], numClasses: 2 }));
+ * model.prepare();
+ * await model.fit(data, undefined, { epochs: 2, batchSize: 4, verbose: 0, callbacks: [new PrintLoss()] });
+ * model.dispose();
  * ```
  *
  * @module
@@ -67,7 +84,6 @@ export { inferResNetFCN } from "./src/nn/infer.ts";
 
 // Training.
 export {
-  CHECKPOINT_FILES,
   type FitOptions,
   Model,
   type PrepareOptions,
@@ -78,10 +94,24 @@ export {
 export {
   Callback,
   CallbackList,
+  type CallbackListOptions,
+  type DefaultCallback,
   type HookResult,
   type Logs,
+  metricValues,
+  type TrainingModel,
   type TrainParams,
 } from "./src/train/callback.ts";
+export {
+  CHECKPOINT_FILES,
+  readTrainingCheckpoint,
+  type StateFile,
+  type TrainingParts,
+  type TrainingPosition,
+  writeTrainingCheckpoint,
+} from "./src/train/checkpoint_format.ts";
+export { LRScheduler, type LRSchedulerOptions } from "./src/train/lr_scheduler.ts";
+export { formatValue, ProgressBar, type ProgressBarOptions } from "./src/train/progress_bar.ts";
 export { MomentumSGD, type MomentumSGDOptions } from "./src/train/optimizer.ts";
 export {
   ConstantSchedule,
@@ -98,11 +128,10 @@ export { type Metric, METRICS, resolveMetric, topKAccuracy } from "./src/train/m
 export { type Batch, DataLoader, type DataLoaderOptions, epochOrder } from "./src/train/loader.ts";
 export { REGISTERED_GRADIENTS } from "./src/train/gradients.ts";
 
-// Plugins: callbacks shipped with the trainer.
-export { LRScheduler, type LRSchedulerOptions } from "./plugins/lr_scheduler.ts";
+// Plugins: callbacks shipped with the trainer (LRScheduler and ProgressBar are above: fit adds
+// them by default).
 export { ModelCheckpoint, type ModelCheckpointOptions } from "./plugins/model_checkpoint.ts";
 export { ScalarLog, type ScalarLogOptions, type ScalarRecord } from "./plugins/scalar_log.ts";
-export { formatValue, ProgressBar, type ProgressBarOptions } from "./plugins/progress_bar.ts";
 export { TerminateOnNaN, type TerminateOnNaNOptions } from "./plugins/terminate_on_nan.ts";
 export { StopAtAccuracy, type StopAtAccuracyOptions } from "./plugins/example_plugin.ts";
 export {
@@ -201,6 +230,15 @@ export {
   type WeightMismatch,
   WeightsMismatchError,
 } from "./src/io/weights.ts";
+export {
+  CHECKPOINT_WEIGHTS_FILE,
+  type DecodedWeights,
+  decodeWeights,
+  readWeights,
+  WEIGHT_FORMATS,
+  type WeightsFile,
+  type WeightsFormat,
+} from "./src/io/read_weights.ts";
 export {
   CheckpointError,
   type CheckpointInfo,

@@ -9,9 +9,18 @@
  * `GPU device lost: …` or `GPU out of memory: …`; `describeFailure` gives exit code 4.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
  * import { DeviceGuard } from "./device_guard.ts";
- * await model.fit(train, test, { epochs, callbacks: [new DeviceGuard(), ...others] });
+ * import { Model } from "../src/train/model.ts";
+ * import { resnetFCN } from "../src/nn/resnet_fcn.ts";
+ * import { syntheticDataset } from "../src/data/synthetic.ts";
+ *
+ * const data = syntheticDataset({ length: 4, numClasses: 2 });
+ * const model = new Model(resnetFCN({ depth: 18, width: 2, blocks: [1, 1, 1, 1], numClasses: 2 }));
+ * model.prepare();
+ * await model.fit(data, data, { epochs: 1, batchSize: 4, verbose: 0, callbacks: [new DeviceGuard()] });
+ * model.dispose();
  * ```
  *
  * @module

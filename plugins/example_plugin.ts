@@ -9,9 +9,20 @@
  * it reaches a target.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
  * import { StopAtAccuracy } from "./example_plugin.ts";
- * await model.fit(train, test, { epochs: 300, callbacks: [new StopAtAccuracy({ target: 0.9 })] });
+ * import { Model } from "../src/train/model.ts";
+ * import { resnetFCN } from "../src/nn/resnet_fcn.ts";
+ * import { syntheticDataset } from "../src/data/synthetic.ts";
+ *
+ * const data = syntheticDataset({ length: 4, numClasses: 2 });
+ * const model = new Model(resnetFCN({ depth: 18, width: 2, blocks: [1, 1, 1, 1], numClasses: 2 }));
+ * model.prepare();
+ * const stop = new StopAtAccuracy({ target: 0.9 });
+ * await model.fit(data, data, { epochs: 2, batchSize: 4, verbose: 0, callbacks: [stop] });
+ * console.log(`best held-out accuracy: ${stop.best}`);
+ * model.dispose();
  * ```
  *
  * @module

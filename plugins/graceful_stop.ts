@@ -19,11 +19,23 @@
  * and the epoch checkpoint exists before it decides whether to save.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
  * import { GracefulStop } from "./graceful_stop.ts";
- * const stop = new GracefulStop({ saveDir: "output/run1", resumeCommand: "deno task train --resume latest" });
- * await model.fit(train, test, { epochs: 300, callbacks: [log, checkpoints, stop] });
+ * import { Model } from "../src/train/model.ts";
+ * import { resnetFCN } from "../src/nn/resnet_fcn.ts";
+ * import { syntheticDataset } from "../src/data/synthetic.ts";
+ *
+ * const data = syntheticDataset({ length: 4, numClasses: 2 });
+ * const model = new Model(resnetFCN({ depth: 18, width: 2, blocks: [1, 1, 1, 1], numClasses: 2 }));
+ * model.prepare();
+ * const stop = new GracefulStop({
+ *   saveDir: await Deno.makeTempDir(),
+ *   resumeCommand: "deno task train --resume latest",
+ * });
+ * await model.fit(data, data, { epochs: 1, batchSize: 4, verbose: 0, callbacks: [stop] });
  * if (model.stopReason) Deno.exit(model.stopReason.exitCode);
+ * model.dispose();
  * ```
  *
  * @module

@@ -3,8 +3,9 @@
  * (`<saveDir>/0`, `<saveDir>/1`, …), and `<saveDir>/final` when training ends.
  *
  * Each checkpoint is a folder written by `Model.save`: `model.safetensors` (weights, BN moving
- * statistics included, under the recipe's names), `optimizer.safetensors` (momentum buffers) and
- * `state.json` (global step, position, schedule state). Folders are written beside their final
+ * statistics included, under the recipe's names), `optimizer.safetensors` (momentum buffers),
+ * `state.json` (schedule state) and the manifest (global step, position); see
+ * `src/train/checkpoint_format.ts`. Folders are written beside their final
  * name and renamed into place, so a crash while saving leaves the previous complete checkpoint,
  * never a half-written one. Resume with `fit(..., { resumeFrom: "<saveDir>/<k>" })`.
  *
@@ -21,15 +22,30 @@
  * partial folder is left.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
  * import { ModelCheckpoint } from "./model_checkpoint.ts";
- * await model.fit(train, test, { epochs: 300, callbacks: [new ModelCheckpoint({ saveDir: "output/run1" })] });
+ * import { Model } from "../src/train/model.ts";
+ * import { resnetFCN } from "../src/nn/resnet_fcn.ts";
+ * import { syntheticDataset } from "../src/data/synthetic.ts";
+ *
+ * const data = syntheticDataset({ length: 4, numClasses: 2 });
+ * const model = new Model(resnetFCN({ depth: 18, width: 2, blocks: [1, 1, 1, 1], numClasses: 2 }));
+ * model.prepare();
+ * const saveDir = await Deno.makeTempDir();
+ * await model.fit(data, data, {
+ *   epochs: 2,
+ *   batchSize: 4,
+ *   verbose: 0,
+ *   callbacks: [new ModelCheckpoint({ saveDir, log: () => {} })],
+ * });
+ * console.log(model.lastCheckpoint === `${saveDir}/final`); // true
+ * model.dispose();
  * ```
  *
  * @module
  */
-import { Callback, type Logs } from "../src/train/callback.ts";
-import type { Model } from "../src/train/model.ts";
+import { Callback, type Logs, type TrainingModel } from "../src/train/callback.ts";
 import { ensureWritableDir } from "../src/io/checkpoint.ts";
 import { ensureFreeSpace } from "../src/io/space.ts";
 
@@ -108,7 +124,7 @@ export class ModelCheckpoint extends Callback {
 }
 
 /** A generous estimate of one checkpoint's size: weights and momentum in float32, plus slack. */
-function checkpointBytes(model: Model): number {
+function checkpointBytes(model: TrainingModel): number {
   const values = model.net.variables().reduce((n, v) => n + v.variable.size, 0);
   return values * 4 * 2 + (64 << 10);
 }

@@ -5,9 +5,19 @@
  * newest one and `--resume latest` finds it.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
  * import { TerminateOnNaN } from "./terminate_on_nan.ts";
- * await model.fit(train, test, { epochs: 300, callbacks: [new TerminateOnNaN()] });
+ * import { Model } from "../src/train/model.ts";
+ * import { resnetFCN } from "../src/nn/resnet_fcn.ts";
+ * import { syntheticDataset } from "../src/data/synthetic.ts";
+ *
+ * const data = syntheticDataset({ length: 4, numClasses: 2 });
+ * const model = new Model(resnetFCN({ depth: 18, width: 2, blocks: [1, 1, 1, 1], numClasses: 2 }));
+ * model.prepare();
+ * await model.fit(data, data, { epochs: 1, batchSize: 4, verbose: 0, callbacks: [new TerminateOnNaN()] });
+ * console.log(model.stopReason); // null: the loss stayed finite
+ * model.dispose();
  * ```
  *
  * @module

@@ -14,7 +14,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { BACKEND_CHOICES } from "../src/backend/select.ts";
-import { benchAugmentation } from "../src/data/bench_augment.ts";
+import { benchAugmentation } from "./bench_augment.ts";
 import { ImageDataset } from "../src/data/image_dataset.ts";
 import { Callback } from "../src/train/callback.ts";
 import { DataLoader } from "../src/train/loader.ts";

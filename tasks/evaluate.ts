@@ -13,14 +13,9 @@ import { Model } from "../src/train/model.ts";
 import { resolveLoss } from "../src/train/losses.ts";
 import { METRICS } from "../src/train/metrics.ts";
 import { BACKEND_FLAG, startBackend } from "./common.ts";
-import { checkDataRequest, DATASET_NAMES, type DatasetName, loadData } from "./data.ts";
-import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
-import {
-  CHECKPOINT_FLAG,
-  readCheckpointWeights,
-  resolveCheckpoint,
-  runFileOf,
-} from "./run_file.ts";
+import { checkDataRequest, DATASET_NAMES, loadData } from "./data.ts";
+import { Flags, type FlagSpec, parseFlags, UsageError } from "./flags.ts";
+import { CHECKPOINT_FLAG, readNetworkWeights, resolveCheckpoint, runFileOf } from "./run_file.ts";
 
 const FLAGS: FlagSpec[] = [
   CHECKPOINT_FLAG,
@@ -69,19 +64,21 @@ export async function scoreLogits(
 export async function run(args: string[]): Promise<number> {
   const v = parseFlags("evaluate", "Evaluate a checkpoint on the test split.", FLAGS, args);
   if (!v) return 0;
-  const dir = await resolveCheckpoint(String(v.checkpoint));
+  const f = new Flags(v);
+  const dir = await resolveCheckpoint(f.string("checkpoint"));
   const runFile = await runFileOf(dir);
-  const dataset = (v.dataset ?? runFile?.dataset) as DatasetName | undefined;
+  const given = f.optionalString("dataset");
+  const dataset = given === undefined ? runFile?.dataset : f.choice("dataset", DATASET_NAMES);
   if (dataset === undefined) {
     throw new UsageError(`${dir} has no run.json beside it to name its dataset: pass --dataset`);
   }
   const request = {
     dataset,
-    data: (v.data ?? (v.dataset === undefined ? runFile?.data : undefined)) as string | undefined,
-    limitEval: v["limit-eval"] as number | undefined,
+    data: f.optionalString("data") ?? (given === undefined ? runFile?.data : undefined),
+    limitEval: f.optionalNumber("limit-eval"),
   };
   checkDataRequest(request);
-  const { tensors, arch } = await readCheckpointWeights(dir);
+  const { tensors, arch, source } = await readNetworkWeights(dir);
   await startBackend(v);
   const data = await loadData(request);
   if (data.imageShape[2] !== arch.inChannels || data.classNames.length !== arch.numClasses) {
@@ -92,9 +89,9 @@ export async function run(args: string[]): Promise<number> {
   }
   const model = new Model(resnetFCN(arch));
   try {
-    loadNetworkTensors(model.net, tensors, { source: `${dir}/model.safetensors` });
+    loadNetworkTensors(model.net, tensors, { source });
     const loader = new DataLoader(data.test, {
-      batchSize: Number(v["batch-size"]),
+      batchSize: f.number("batch-size"),
       shuffle: false,
       transform: data.evalTransform,
       training: false,

@@ -7,13 +7,8 @@
  */
 import { dirname } from "node:path";
 import { writeSafetensors } from "../src/io/safetensors.ts";
-import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
-import {
-  CHECKPOINT_FLAG,
-  readCheckpointWeights,
-  resolveCheckpoint,
-  runFileOf,
-} from "./run_file.ts";
+import { Flags, type FlagSpec, parseFlags, UsageError } from "./flags.ts";
+import { CHECKPOINT_FLAG, readNetworkWeights, resolveCheckpoint, runFileOf } from "./run_file.ts";
 
 const FLAGS: FlagSpec[] = [
   CHECKPOINT_FLAG,
@@ -24,7 +19,8 @@ const FLAGS: FlagSpec[] = [
 export async function run(args: string[]): Promise<number> {
   const v = parseFlags("export", "Export a checkpoint's weights as .safetensors.", FLAGS, args);
   if (!v) return 0;
-  const output = String(v.output);
+  const f = new Flags(v);
+  const output = f.string("output");
   if (!output.endsWith(".safetensors")) {
     throw new UsageError(`--output must name a .safetensors file, got "${output}"`);
   }
@@ -33,8 +29,8 @@ export async function run(args: string[]): Promise<number> {
   } catch {
     throw new UsageError(`--output ${output}: folder ${dirname(output)} does not exist`);
   }
-  const dir = await resolveCheckpoint(String(v.checkpoint));
-  const { tensors, arch, network } = await readCheckpointWeights(dir);
+  const dir = await resolveCheckpoint(f.string("checkpoint"));
+  const { tensors, arch, network } = await readNetworkWeights(dir);
   const runFile = await runFileOf(dir);
   const metadata: Record<string, string> = {
     format: "pt",

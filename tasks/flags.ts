@@ -142,3 +142,84 @@ export function parseFlags(
   }
   return out;
 }
+
+/**
+ * Typed reads of parsed flags. `parseFlags` already checked every value against its spec, so a
+ * getter that finds another type means the spec and the read disagree: a bug, thrown as such.
+ *
+ * @example
+ * ```ts
+ * import { Flags, parseFlags } from "./flags.ts";
+ *
+ * const values = parseFlags("demo", "", [
+ *   { name: "epochs", type: "integer", default: 3, help: "Epochs" },
+ *   { name: "data", type: "string", help: "Data folder" },
+ * ], ["--epochs", "5"]);
+ * const flags = new Flags(values!);
+ * console.log(flags.number("epochs"), flags.optionalString("data")); // 5 undefined
+ * ```
+ */
+export class Flags {
+  /** The parsed values, by long name. */
+  readonly values: FlagValues;
+
+  /**
+   * Wraps values returned by {@linkcode parseFlags}.
+   *
+   * @param values Parsed flag values.
+   */
+  constructor(values: FlagValues) {
+    this.values = values;
+  }
+
+  #get(name: string, type: string): unknown {
+    const value = this.values[name];
+    if (value !== undefined && (type === "list" ? !Array.isArray(value) : typeof value !== type)) {
+      throw new TypeError(`flag --${name}: expected a ${type}, the parser gave ${typeof value}`);
+    }
+    return value;
+  }
+
+  #need<T>(name: string, value: T | undefined): T {
+    if (value === undefined) throw new TypeError(`flag --${name} has no value and no default`);
+    return value;
+  }
+
+  /** A string flag with a default or `required`. */
+  string(name: string): string {
+    return this.#need(name, this.optionalString(name));
+  }
+
+  /** A string flag that may be absent. */
+  optionalString(name: string): string | undefined {
+    return this.#get(name, "string") as string | undefined;
+  }
+
+  /** A string flag whose spec lists `choices` (the same list, for its type). */
+  choice<T extends string>(name: string, choices: readonly T[]): T {
+    const value = this.string(name);
+    const found = choices.find((c) => c === value);
+    if (found === undefined) throw new TypeError(`flag --${name}: "${value}" is not a choice`);
+    return found;
+  }
+
+  /** A number or integer flag with a default or `required`. */
+  number(name: string): number {
+    return this.#need(name, this.optionalNumber(name));
+  }
+
+  /** A number or integer flag that may be absent. */
+  optionalNumber(name: string): number | undefined {
+    return this.#get(name, "number") as number | undefined;
+  }
+
+  /** A boolean flag: false when absent. */
+  boolean(name: string): boolean {
+    return (this.#get(name, "boolean") as boolean | undefined) ?? false;
+  }
+
+  /** A list flag: empty when absent. */
+  list(name: string): string[] {
+    return (this.#get(name, "list") as string[] | undefined) ?? [];
+  }
+}

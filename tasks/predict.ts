@@ -7,12 +7,11 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { readNpy, writeNpy } from "../src/io/npy.ts";
-import { readSafetensors } from "../src/io/safetensors.ts";
 import { loadNetworkTensors } from "../src/io/weights.ts";
-import { inferResNetFCN } from "../src/nn/infer.ts";
 import { resnetFCN } from "../src/nn/resnet_fcn.ts";
 import { BACKEND_FLAG, MODEL_NAMES, startBackend } from "./common.ts";
-import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
+import { Flags, type FlagSpec, parseFlags, UsageError } from "./flags.ts";
+import { readNetworkWeights } from "./run_file.ts";
 
 const FLAGS: FlagSpec[] = [
   {
@@ -52,16 +51,17 @@ export async function run(args: string[]): Promise<number> {
   if ((v.weights === undefined) === (v.checkpoint === undefined)) {
     throw new UsageError("give exactly one of --weights FILE or --checkpoint DIR");
   }
-  let weightsPath = String(v.weights ?? v.checkpoint);
-  if ((await Deno.stat(weightsPath)).isDirectory) weightsPath += "/model.safetensors";
-  const { tensors } = await readSafetensors(weightsPath);
-  const arch = inferResNetFCN(new Map([...tensors].map(([k, t]) => [k, t.shape])));
+  const f = new Flags(v);
+  // A checkpoint folder is verified against its manifest; a file's format is told by content.
+  const { tensors, arch, source: weightsPath } = await readNetworkWeights(
+    f.optionalString("weights") ?? f.string("checkpoint"),
+  );
   if (v.model && `resnet${arch.depth}` !== v.model) {
     throw new UsageError(
       `--model ${v.model} does not match ${weightsPath}: it holds a resnet${arch.depth}`,
     );
   }
-  const input = await readNpy(String(v.input));
+  const input = await readNpy(f.string("input"));
   if (input.shape.length !== 4 || input.shape[3] !== arch.inChannels) {
     throw new UsageError(
       `${v.input}: expected an NHWC batch with ${arch.inChannels} channels, got shape (${input.shape})`,
@@ -71,7 +71,7 @@ export async function run(args: string[]): Promise<number> {
   const net = resnetFCN(arch);
   loadNetworkTensors(net, tensors, { source: weightsPath });
   const [n, h, w, c] = input.shape;
-  const batch = Number(v["batch-size"]);
+  const batch = f.number("batch-size");
   const chunks: Float32Array[] = [];
   let outShape: number[] = [];
   for (let start = 0; start < n; start += batch) {
@@ -91,7 +91,7 @@ export async function run(args: string[]): Promise<number> {
     data.set(ch, offset);
     offset += ch.length;
   }
-  await writeNpy(String(v.output), { dtype: "float32", shape: [n, ...outShape], data });
+  await writeNpy(f.string("output"), { dtype: "float32", shape: [n, ...outShape], data });
   console.error(`wrote ${v.output}: float32 (${[n, ...outShape].join(", ")})`);
   return 0;
 }

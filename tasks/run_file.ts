@@ -9,8 +9,9 @@
  */
 import { dirname, join } from "node:path";
 import { atomicWriteFile } from "../src/io/atomic.ts";
-import { latestCheckpoint, readCheckpoint } from "../src/io/checkpoint.ts";
-import { decodeSafetensors, type HostTensor } from "../src/io/safetensors.ts";
+import { latestCheckpoint } from "../src/io/checkpoint.ts";
+import type { HostTensor } from "../src/io/host_tensor.ts";
+import { readWeights } from "../src/io/read_weights.ts";
 import { inferResNetFCN } from "../src/nn/infer.ts";
 import type { ResNetFCNOptions } from "../src/nn/resnet_fcn.ts";
 import { type FlagSpec, UsageError } from "./flags.ts";
@@ -94,14 +95,16 @@ export async function resolveCheckpoint(path: string): Promise<string> {
   return latest;
 }
 
-/** A checkpoint's weights (verified against its manifest) and the architecture they define. */
-export async function readCheckpointWeights(
-  dir: string,
-): Promise<{ tensors: Map<string, HostTensor>; arch: ResNetFCNOptions; network?: string }> {
-  const { files } = await readCheckpoint(dir);
-  const bytes = files["model.safetensors"];
-  if (bytes === undefined) throw new Error(`checkpoint ${dir}: has no model.safetensors`);
-  const { tensors, metadata } = decodeSafetensors(bytes, `${dir}/model.safetensors`);
+/**
+ * Weights (a checkpoint folder, verified against its manifest, or a weights file) and the
+ * architecture they define; see `readWeights`.
+ */
+export async function readNetworkWeights(
+  path: string,
+): Promise<
+  { tensors: Map<string, HostTensor>; arch: ResNetFCNOptions; network?: string; source: string }
+> {
+  const { tensors, metadata, source } = await readWeights(path);
   const arch = inferResNetFCN(new Map([...tensors].map(([k, t]) => [k, t.shape])));
-  return { tensors, arch, network: metadata.network };
+  return { tensors, arch, network: metadata.network, source };
 }

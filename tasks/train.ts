@@ -4,29 +4,27 @@
  * 0.9, weight decay 5e-4, a checkpoint every epoch into `output/ResNet50-FCN`, the scalar log in
  * `vis_logs/`.
  *
- * Everything the command line says is checked before any work starts; then plugins are loaded,
- * the backend started, the data loaded and the configuration printed, and `Model.fit` runs with
- * the built-in callbacks (LRScheduler, TerminateOnNaN, ScalarLog, ModelCheckpoint) followed by
- * the plugins. `demo` is this same command with other defaults.
+ * Three steps, each exported so that `demo`, the tests and a user's own script can run them:
+ * {@linkcode parseTrainArgs} checks everything the command line says before any work starts and
+ * gives a typed {@linkcode TrainConfig}; {@linkcode buildTraining} loads the plugins, starts the
+ * backend, loads the data and builds the model, the loaders and the callbacks (`trainCallbacks`:
+ * DeviceGuard, LRScheduler, TerminateOnNaN, ScalarLog, ModelCheckpoint, GracefulStop, then the
+ * plugins); {@linkcode runTraining} prints the configuration, writes `run.json` and runs
+ * `Model.fit`. `demo` is this same command with other defaults.
  *
  * @module
  */
 import { join } from "node:path";
-import { findResumePoint, readCheckpoint } from "../src/io/checkpoint.ts";
-import { decodeSafetensors } from "../src/io/safetensors.ts";
+import { BACKEND_CHOICES, type BackendChoice, type BackendReport } from "../src/backend/select.ts";
+import { findResumePoint } from "../src/io/checkpoint.ts";
+import { readWeights } from "../src/io/read_weights.ts";
 import { loadNetworkTensors } from "../src/io/weights.ts";
 import { Callback, type Logs } from "../src/train/callback.ts";
+import { describeFailure, ExitCode } from "../src/train/errors.ts";
 import { DataLoader } from "../src/train/loader.ts";
 import { Model } from "../src/train/model.ts";
 import { MomentumSGD } from "../src/train/optimizer.ts";
 import { warmupCosine } from "../src/train/schedules.ts";
-import { LRScheduler } from "../plugins/lr_scheduler.ts";
-import { ModelCheckpoint } from "../plugins/model_checkpoint.ts";
-import { ScalarLog } from "../plugins/scalar_log.ts";
-import { TerminateOnNaN } from "../plugins/terminate_on_nan.ts";
-import { DeviceGuard } from "../plugins/device_guard.ts";
-import { GracefulStop } from "../plugins/graceful_stop.ts";
-import { describeFailure, ExitCode } from "../src/train/errors.ts";
 import {
   BACKEND_FLAG,
   buildNetwork,
@@ -36,10 +34,17 @@ import {
   parseBlocks,
   startBackend,
 } from "./common.ts";
-import { checkDataRequest, DATASET_NAMES, type DatasetName, loadData } from "./data.ts";
-import { type FlagSpec, type FlagValues, parseFlags, UsageError } from "./flags.ts";
+import {
+  checkDataRequest,
+  DATASET_NAMES,
+  type DatasetName,
+  loadData,
+  type LoadedData,
+} from "./data.ts";
+import { Flags, type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import { checkPluginFiles, loadPlugins, PLUGIN_RULE } from "./plugins.ts";
 import { readRunFile, writeRunFile } from "./run_file.ts";
+import { trainCallbacks } from "./train_callbacks.ts";
 
 /** Default values of the training flags; `train` uses the recipe's, `demo` its own. */
 export interface TrainDefaults {
@@ -225,6 +230,56 @@ export function networkFolderName(c: ModelConfig): string {
     (c.blocks ? `_b${c.blocks.join("-")}` : "");
 }
 
+/** A training command line, parsed and checked: every setting typed, nothing loaded yet. */
+export interface TrainConfig {
+  /** The command (`train`, `demo`), for messages and the resume command. */
+  command: string;
+  /** The command line as given (the resume command repeats it). */
+  args: string[];
+  /** The network (its `classes` and `inChannels` are 0 until the data is known). */
+  model: ModelConfig;
+  /** `--dataset`. */
+  dataset: DatasetName;
+  /** `--data`, when given. */
+  data?: string;
+  /** `--epochs` (also the cosine period). */
+  epochs: number;
+  /** `--batch-size`. */
+  batchSize: number;
+  /** `--lr`. */
+  lr: number;
+  /** `--warmup-steps`. */
+  warmupSteps: number;
+  /** `--momentum`. */
+  momentum: number;
+  /** `--weight-decay`. */
+  weightDecay: number;
+  /** Checkpoint folder (`--save-dir`, or `output/<network>`), without a trailing slash. */
+  saveDir: string;
+  /** `--save-freq`. */
+  saveFreq: number;
+  /** Scalar log folder, without a trailing slash. */
+  logDir: string;
+  /** The checkpoint folder `--resume` resolved to (`latest` looked up), if any. */
+  resumeFrom?: string;
+  /** `--init-weights`, if given. */
+  initWeights?: string;
+  /** `--backend`. */
+  backend: BackendChoice;
+  /** `--seed`. */
+  seed: number;
+  /** `--limit-train`. */
+  limitTrain?: number;
+  /** `--limit-eval`. */
+  limitEval?: number;
+  /** Training augmentation on. */
+  augment: boolean;
+  /** `--plugin` modules. */
+  plugins: string[];
+  /** Every resolved flag by name, as `run.json` records it and plugins receive it. */
+  settings: Record<string, unknown>;
+}
+
 /** What a finished training command reports. */
 export interface TrainOutcome {
   /** Logs of each epoch that ran (with `eval_*` after evaluations). */
@@ -257,20 +312,9 @@ function resumeCommandFor(command: string, args: string[], saveDir: string): str
     .concat(hasSaveDir ? [] : ["--save-dir", saveDir]).join(" ");
 }
 
-/** Command-line problems found without loading anything; returns what resuming starts from. */
-async function check(v: FlagValues, saveDir: string): Promise<string | undefined> {
-  if (Number(v.momentum) >= 1) {
-    throw new UsageError(`--momentum must be below 1, got ${v.momentum}`);
-  }
-  checkDataRequest({
-    dataset: v.dataset as DatasetName,
-    data: v.data as string | undefined,
-  });
-  checkPluginFiles(v.plugin as string[]);
-  if (v.resume !== undefined && v["init-weights"] !== undefined) {
-    throw new UsageError("give --resume or --init-weights, not both");
-  }
-  if (v.resume === "latest") {
+/** The checkpoint `--resume` names, looked up; throws {@linkcode UsageError} when there is none. */
+async function resumePoint(resume: string, saveDir: string): Promise<string> {
+  if (resume === "latest") {
     const point = await findResumePoint(saveDir);
     for (const s of point.skipped) console.error(`skipping damaged ${s.dir}: ${s.problem}`);
     if (point.dir === null) {
@@ -278,30 +322,191 @@ async function check(v: FlagValues, saveDir: string): Promise<string | undefined
     }
     return point.dir;
   }
-  if (v.resume !== undefined) {
-    const dir = String(v.resume);
-    try {
-      if (!(await Deno.stat(join(dir, "manifest.json"))).isFile) throw new Error();
-    } catch {
-      throw new UsageError(`--resume ${dir}: not a checkpoint folder (no manifest.json)`);
-    }
-    return dir;
+  try {
+    if (!(await Deno.stat(join(resume, "manifest.json"))).isFile) throw new Error();
+  } catch {
+    throw new UsageError(`--resume ${resume}: not a checkpoint folder (no manifest.json)`);
   }
-  return undefined;
+  return resume;
 }
 
-async function initWeights(model: Model, path: string): Promise<void> {
-  let bytes: Uint8Array | undefined;
-  let source = path;
-  if ((await Deno.stat(path)).isFile) {
-    bytes = await Deno.readFile(path);
-  } else {
-    // A checkpoint folder: its weights only, so the step count and optimiser start fresh.
-    source = `${path}/model.safetensors`;
-    bytes = (await readCheckpoint(path)).files["model.safetensors"];
-    if (bytes === undefined) throw new Error(`--init-weights ${path}: no model.safetensors in it`);
+/**
+ * Parses and checks a training command line with the given defaults, loading nothing (the
+ * `--resume latest` lookup aside). Resolves to null after `--help`. Throws
+ * {@linkcode UsageError} for a bad command line.
+ */
+export async function parseTrainArgs(
+  command: string,
+  summary: string,
+  defaults: TrainDefaults,
+  args: string[],
+): Promise<TrainConfig | null> {
+  const values = parseFlags(command, `${summary}\n\n${PLUGIN_RULE}`, trainFlags(defaults), args);
+  if (!values) return null;
+  const f = new Flags(values);
+  const model: ModelConfig = {
+    model: f.choice("model", MODEL_NAMES),
+    width: f.number("width"),
+    classes: 0,
+    inChannels: 0,
+    blocks: parseBlocks(f.optionalString("blocks")),
+  };
+  const saveDir = (f.optionalString("save-dir") ?? join("output", networkFolderName(model)))
+    .replace(/\/+$/, "");
+  const momentum = f.number("momentum");
+  if (momentum >= 1) throw new UsageError(`--momentum must be below 1, got ${momentum}`);
+  const dataset = f.choice("dataset", DATASET_NAMES);
+  const data = f.optionalString("data");
+  checkDataRequest({ dataset, data });
+  const plugins = f.list("plugin");
+  checkPluginFiles(plugins);
+  const resume = f.optionalString("resume");
+  const initWeights = f.optionalString("init-weights");
+  if (resume !== undefined && initWeights !== undefined) {
+    throw new UsageError("give --resume or --init-weights, not both");
   }
-  loadNetworkTensors(model.net, decodeSafetensors(bytes, source).tensors, { source });
+  const resumeFrom = resume === undefined ? undefined : await resumePoint(resume, saveDir);
+  return {
+    command,
+    args,
+    model,
+    dataset,
+    data,
+    epochs: f.number("epochs"),
+    batchSize: f.number("batch-size"),
+    lr: f.number("lr"),
+    warmupSteps: f.number("warmup-steps"),
+    momentum,
+    weightDecay: f.number("weight-decay"),
+    saveDir,
+    saveFreq: f.number("save-freq"),
+    logDir: f.string("log-dir").replace(/\/+$/, ""),
+    resumeFrom,
+    initWeights,
+    backend: f.choice("backend", BACKEND_CHOICES),
+    seed: f.number("seed"),
+    limitTrain: f.optionalNumber("limit-train"),
+    limitEval: f.optionalNumber("limit-eval"),
+    augment: defaults.augment ? !f.boolean("no-augment") : f.boolean("augment"),
+    plugins,
+    settings: {
+      ...Object.fromEntries(Object.entries(values).filter(([, x]) => x !== undefined)),
+      "save-dir": saveDir,
+    },
+  };
+}
+
+/** Everything a training run needs, built from a {@linkcode TrainConfig}; see `buildTraining`. */
+export interface TrainingRun {
+  /** The configuration it was built from, its model's classes and channels filled in. */
+  config: TrainConfig;
+  /** The prepared model (weights from `--init-weights` when given). */
+  model: Model;
+  /** Training batches. */
+  trainLoader: DataLoader;
+  /** Evaluation batches. */
+  evalLoader: DataLoader;
+  /** The loaded data (its class names and description). */
+  data: LoadedData;
+  /** The backend that runs it. */
+  backend: BackendReport;
+  /** Scalar log file (the resumed run's own when resuming). */
+  logFile: string;
+  /** The command line that continues the run. */
+  resumeCommand: string;
+  /** Every callback, in call order: the built-ins, then the extra ones, then the plugins. */
+  callbacks: Callback[];
+}
+
+/** Loads `path`'s weights (a weights file, or a checkpoint folder's weights only) into `model`. */
+async function initWeights(model: Model, path: string): Promise<void> {
+  const { tensors, source } = await readWeights(path);
+  loadNetworkTensors(model.net, tensors, { source });
+}
+
+/**
+ * Loads what a parsed command line names: the plugins, the backend, the data, the model (with
+ * `--init-weights`), the loaders, and the callbacks (`trainCallbacks`, then `extraCallbacks`,
+ * then the plugins). The caller disposes `run.model` (`runTraining` does).
+ */
+export async function buildTraining(
+  config: TrainConfig,
+  extraCallbacks: Callback[] = [],
+): Promise<TrainingRun> {
+  const { command, seed, batchSize, saveDir, logDir } = config;
+  const plugins = await loadPlugins(config.plugins, {
+    command,
+    ...Object.fromEntries(
+      Object.entries(config.settings).map((
+        [k, x],
+      ) => [k.replace(/-(.)/g, (_, c) => c.toUpperCase()), x]),
+    ),
+  });
+  const backend = await startBackend({ backend: config.backend });
+  const data = await loadData({
+    dataset: config.dataset,
+    data: config.data,
+    limitTrain: config.limitTrain,
+    limitEval: config.limitEval,
+    augment: config.augment,
+    seed,
+  });
+  const built: TrainConfig = {
+    ...config,
+    model: { ...config.model, classes: data.classNames.length, inChannels: data.imageShape[2] },
+  };
+  const model = new Model(buildNetwork(built.model, seed));
+  try {
+    model.prepare({
+      optimizer: new MomentumSGD({
+        schedule: warmupCosine({
+          lr: config.lr,
+          warmupSteps: config.warmupSteps,
+          epochs: config.epochs,
+        }),
+        momentum: config.momentum,
+        weightDecay: config.weightDecay,
+      }),
+      loss: "softmax_cross_entropy",
+      metrics: ["acc_top1", "acc_top5"],
+    });
+    if (config.initWeights !== undefined) await initWeights(model, config.initWeights);
+    const previous = config.resumeFrom === undefined ? null : await readRunFile(saveDir);
+    const stamp = new Date().toISOString().replaceAll(":", "-");
+    const logFile = previous?.logFile.startsWith(`${logDir}/`)
+      ? previous.logFile
+      : `${logDir}/scalars-${stamp}-${Deno.pid}.jsonl`;
+    const resumeCommand = resumeCommandFor(command, config.args, saveDir);
+    return {
+      config: built,
+      model,
+      trainLoader: new DataLoader(data.train, {
+        batchSize,
+        shuffle: true,
+        seed,
+        transform: data.trainTransform,
+        training: true,
+      }),
+      evalLoader: new DataLoader(data.test, {
+        batchSize,
+        shuffle: false,
+        transform: data.evalTransform,
+        training: false,
+      }),
+      data,
+      backend,
+      logFile,
+      resumeCommand,
+      callbacks: [
+        ...trainCallbacks({ saveDir, saveFreq: config.saveFreq, logFile, resumeCommand }),
+        ...extraCallbacks,
+        ...plugins,
+      ],
+    };
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
 }
 
 function formatSettings(rows: [string, unknown][]): string {
@@ -309,153 +514,71 @@ function formatSettings(rows: [string, unknown][]): string {
   return rows.map(([k, val]) => `  ${(k + ":").padEnd(w)}${val}`).join("\n");
 }
 
+/** The configuration printout at the start of a run. */
+function describeRun(run: TrainingRun): string {
+  const { config, model, data, trainLoader, callbacks } = run;
+  const { model: m, epochs, batchSize } = config;
+  const params = model.net.variables().reduce(
+    (s, x) => s + (x.trainable ? x.variable.size : 0),
+    0,
+  );
+  return formatSettings([
+    [
+      "model",
+      `${m.model}, width ${m.width}, blocks ${m.blocks?.join(",") ?? "standard"}, ` +
+      `${m.inChannels} input channels, ${m.classes} classes, ` +
+      `${params.toLocaleString("en-US")} trainable parameters`,
+    ],
+    ["data", data.description + (config.augment ? ", augmented" : ", no augmentation")],
+    ["epochs", `${epochs} × ${trainLoader.stepsPerEpoch} steps of batch ${batchSize}`],
+    ["optimiser", `momentum SGD, momentum ${config.momentum}, weight decay ${config.weightDecay}`],
+    [
+      "lr",
+      `${config.lr}, linear warm-up ${config.warmupSteps} steps, then cosine over ${epochs} epochs`,
+    ],
+    ["seed", config.seed],
+    ["checkpoints", `${config.saveDir}/ every ${config.saveFreq} epoch(s), and final`],
+    ["scalar log", run.logFile],
+    [
+      "resume",
+      config.resumeFrom ?? (config.initWeights ? `weights from ${config.initWeights}` : "no"),
+    ],
+    ["callbacks", [...callbacks.map((c) => c.constructor.name), "ProgressBar"].join(", ")],
+    ["on Ctrl-C", `a checkpoint of the last step, then: ${run.resumeCommand}`],
+    ["plugins", config.plugins.join(", ") || "none"],
+    ["backend", run.backend.summary],
+  ]);
+}
+
 /**
- * Runs a training command with the given defaults. Resolves to null after `--help`, else to the
- * outcome. Throws {@linkcode UsageError} for a bad command line before any work starts.
+ * Runs a built training: prints the configuration, writes `run.json`, fits, and reports where
+ * the checkpoints and the log went, or why training failed (with the exit code). Disposes the
+ * model.
  */
-export async function train(
-  command: string,
-  summary: string,
-  defaults: TrainDefaults,
-  args: string[],
-  extraCallbacks: Callback[] = [],
-): Promise<TrainOutcome | null> {
-  const v = parseFlags(command, `${summary}\n\n${PLUGIN_RULE}`, trainFlags(defaults), args);
-  if (!v) return null;
-  const blocks = parseBlocks(v.blocks);
-  const draft: ModelConfig = {
-    model: String(v.model),
-    width: Number(v.width),
-    classes: 0,
-    inChannels: 0,
-    blocks,
-  };
-  const saveDir = String(v["save-dir"] ?? join("output", networkFolderName(draft)))
-    .replace(/\/+$/, "");
-  const logDir = String(v["log-dir"]).replace(/\/+$/, "");
-  const resumeFrom = await check(v, saveDir);
-  const seed = Number(v.seed);
-  const epochs = Number(v.epochs);
-  const batchSize = Number(v["batch-size"]);
-  const augment = defaults.augment ? !v["no-augment"] : v.augment === true;
-  const settings: Record<string, unknown> = {
-    ...Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined)),
-    "save-dir": saveDir,
-  };
-  const plugins = await loadPlugins(v.plugin as string[], {
-    command,
-    ...Object.fromEntries(
-      Object.entries(settings).map(([k, x]) => [k.replace(/-(.)/g, (_, c) => c.toUpperCase()), x]),
-    ),
-  });
-
-  const backend = await startBackend(v);
-  const data = await loadData({
-    dataset: v.dataset as DatasetName,
-    data: v.data as string | undefined,
-    limitTrain: v["limit-train"] as number | undefined,
-    limitEval: v["limit-eval"] as number | undefined,
-    augment,
-    seed,
-  });
-  const config: ModelConfig = {
-    ...draft,
-    classes: data.classNames.length,
-    inChannels: data.imageShape[2],
-  };
-  const model = new Model(buildNetwork(config, seed));
+export async function runTraining(run: TrainingRun): Promise<TrainOutcome> {
+  const { config, model, logFile, resumeCommand } = run;
+  const { command, saveDir } = config;
   try {
-    model.prepare({
-      optimizer: new MomentumSGD({
-        schedule: warmupCosine({
-          lr: Number(v.lr),
-          warmupSteps: Number(v["warmup-steps"]),
-          epochs,
-        }),
-        momentum: Number(v.momentum),
-        weightDecay: Number(v["weight-decay"]),
-      }),
-      loss: "softmax_cross_entropy",
-      metrics: ["acc_top1", "acc_top5"],
-    });
-    if (v["init-weights"] !== undefined) await initWeights(model, String(v["init-weights"]));
-    const trainLoader = new DataLoader(data.train, {
-      batchSize,
-      shuffle: true,
-      seed,
-      transform: data.trainTransform,
-      training: true,
-    });
-    const evalLoader = new DataLoader(data.test, {
-      batchSize,
-      shuffle: false,
-      transform: data.evalTransform,
-      training: false,
-    });
-
-    const previous = resumeFrom === undefined ? null : await readRunFile(saveDir);
-    const stamp = new Date().toISOString().replaceAll(":", "-");
-    const logFile = previous?.logFile.startsWith(`${logDir}/`)
-      ? previous.logFile
-      : `${logDir}/scalars-${stamp}-${Deno.pid}.jsonl`;
-    const resumeCommand = resumeCommandFor(command, args, saveDir);
-    const watch = new StepWatch();
-    const callbacks: Callback[] = [
-      new DeviceGuard(),
-      new LRScheduler(),
-      new TerminateOnNaN({ resumeCommand }),
-      new ScalarLog({ file: logFile }),
-      new ModelCheckpoint({ saveDir, saveFreq: Number(v["save-freq"]) }),
-      new GracefulStop({ saveDir, resumeCommand }),
-      ...extraCallbacks,
-      ...plugins,
-    ];
-    const params = model.net.variables().reduce(
-      (s, x) => s + (x.trainable ? x.variable.size : 0),
-      0,
-    );
     console.log(`${command}: ${model.net.name}`);
-    console.log(formatSettings([
-      [
-        "model",
-        `${config.model}, width ${config.width}, blocks ${blocks?.join(",") ?? "standard"}, ` +
-        `${config.inChannels} input channels, ${config.classes} classes, ` +
-        `${params.toLocaleString("en-US")} trainable parameters`,
-      ],
-      ["data", data.description + (augment ? ", augmented" : ", no augmentation")],
-      ["epochs", `${epochs} × ${trainLoader.stepsPerEpoch} steps of batch ${batchSize}`],
-      ["optimiser", `momentum SGD, momentum ${v.momentum}, weight decay ${v["weight-decay"]}`],
-      [
-        "lr",
-        `${v.lr}, linear warm-up ${v["warmup-steps"]} steps, then cosine over ${epochs} epochs`,
-      ],
-      ["seed", seed],
-      ["checkpoints", `${saveDir}/ every ${v["save-freq"]} epoch(s), and final`],
-      ["scalar log", logFile],
-      ["resume", resumeFrom ?? (v["init-weights"] ? `weights from ${v["init-weights"]}` : "no")],
-      ["callbacks", [...callbacks.map((c) => c.constructor.name), "ProgressBar"].join(", ")],
-      ["on Ctrl-C", `a checkpoint of the last step, then: ${resumeCommand}`],
-      ["plugins", (v.plugin as string[]).join(", ") || "none"],
-      ["backend", backend.summary],
-    ]));
-
+    console.log(describeRun(run));
     await writeRunFile(saveDir, {
       format: 1,
       network: model.net.name,
-      model: config,
-      dataset: v.dataset as DatasetName,
-      ...(v.data !== undefined ? { data: String(v.data) } : {}),
-      classNames: [...data.classNames],
+      model: config.model,
+      dataset: config.dataset,
+      ...(config.data !== undefined ? { data: config.data } : {}),
+      classNames: [...run.data.classNames],
       logFile,
-      settings,
+      settings: config.settings,
     });
+    const watch = new StepWatch();
     let history: Logs[];
     try {
-      history = await model.fit(trainLoader, evalLoader, {
-        epochs,
-        resumeFrom,
+      history = await model.fit(run.trainLoader, run.evalLoader, {
+        epochs: config.epochs,
+        resumeFrom: config.resumeFrom,
         verbose: 1,
-        callbacks: [watch, ...callbacks],
+        callbacks: [watch, ...run.callbacks],
       });
     } catch (e) {
       const failure = describeFailure(e, watch.started ? { model, resumeCommand } : {});
@@ -468,6 +591,23 @@ export async function train(
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * Runs a training command with the given defaults: {@linkcode parseTrainArgs}, then
+ * {@linkcode buildTraining}, then {@linkcode runTraining}. Resolves to null after `--help`, else
+ * to the outcome. Throws {@linkcode UsageError} for a bad command line before any work starts.
+ */
+export async function train(
+  command: string,
+  summary: string,
+  defaults: TrainDefaults,
+  args: string[],
+  extraCallbacks: Callback[] = [],
+): Promise<TrainOutcome | null> {
+  const config = await parseTrainArgs(command, summary, defaults, args);
+  if (config === null) return null;
+  return await runTraining(await buildTraining(config, extraCallbacks));
 }
 
 /** Runs the subcommand; returns the exit code. */

@@ -3,9 +3,15 @@
  * integer class labels (N), from memory or from a pair of `.npy` files.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { loadNpyDataset } from "./array_dataset.ts";
- * const ds = await loadNpyDataset("x_train.npy", "y_train.npy");
+ * import { writeNpy } from "../io/npy.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await writeNpy(`${dir}/x_train.npy`, { dtype: "uint8", shape: [2, 4, 4, 1], data: new Uint8Array(32) });
+ * await writeNpy(`${dir}/y_train.npy`, { dtype: "int32", shape: [2], data: new Int32Array([0, 1]) });
+ * const ds = await loadNpyDataset(`${dir}/x_train.npy`, `${dir}/y_train.npy`);
+ * console.log(ds.length, ds.imageShape); // 2 [4, 4, 1]
  * ```
  *
  * @module
@@ -86,9 +92,17 @@ export function arrayDataset(
  * Loads a dataset from an images `.npy` file and a labels `.npy` file (see {@link arrayDataset}).
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { loadNpyDataset } from "./array_dataset.ts";
- * const test = await loadNpyDataset("x_test.npy", "y_test.npy", { classNames: ["cat", "dog"] });
+ * import { writeNpy } from "../io/npy.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await writeNpy(`${dir}/x_test.npy`, { dtype: "uint8", shape: [2, 4, 4, 3], data: new Uint8Array(96) });
+ * await writeNpy(`${dir}/y_test.npy`, { dtype: "int32", shape: [2], data: new Int32Array([1, 0]) });
+ * const test = await loadNpyDataset(`${dir}/x_test.npy`, `${dir}/y_test.npy`, {
+ *   classNames: ["cat", "dog"],
+ * });
+ * console.log(test.classNames); // ["cat", "dog"]
  * ```
  */
 export async function loadNpyDataset(

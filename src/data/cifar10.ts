@@ -223,9 +223,11 @@ export async function readCifar10Folder(dir: string): Promise<Cifar10> {
  * MD5 of a file as lowercase hex, streamed so large archives need little memory.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { md5File } from "./cifar10.ts";
- * console.log(await md5File("cifar-10-binary.tar.gz"));
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "abc");
+ * console.log(await md5File(path)); // "900150983cd24fb0d6963f7d28e17f72"
  * ```
  */
 export async function md5File(path: string): Promise<string> {

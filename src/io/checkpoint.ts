@@ -317,9 +317,12 @@ async function checkFile(
  * Throws {@link CheckpointError} naming the folder and the missing or damaged file.
  *
  * @example
- * ```ts ignore
- * import { readCheckpoint } from "./checkpoint.ts";
- * const { files, meta } = await readCheckpoint("output/ResNet50-FCN/3");
+ * ```ts
+ * import { readCheckpoint, writeCheckpoint } from "./checkpoint.ts";
+ * const dir = `${await Deno.makeTempDir()}/3`;
+ * await writeCheckpoint(dir, { "a.bin": new Uint8Array(4) }, { globalStep: 40 });
+ * const { files, meta } = await readCheckpoint(dir);
+ * console.log(files["a.bin"].length, meta.globalStep); // 4 40
  * ```
  */
 export async function readCheckpoint(
@@ -375,9 +378,11 @@ function byProgress(a: CheckpointInfo, b: CheckpointInfo): number {
  * name has no folder, which is listed under that name.
  *
  * @example
- * ```ts ignore
- * import { listCheckpoints } from "./checkpoint.ts";
- * for (const c of await listCheckpoints("output/ResNet50-FCN")) console.log(c.name, c.intact);
+ * ```ts
+ * import { listCheckpoints, writeCheckpoint } from "./checkpoint.ts";
+ * const saveDir = await Deno.makeTempDir();
+ * await writeCheckpoint(`${saveDir}/0`, { "a.bin": new Uint8Array(4) }, { globalStep: 10 });
+ * for (const c of await listCheckpoints(saveDir)) console.log(c.name, c.intact); // 0 true
  * ```
  */
 export async function listCheckpoints(
@@ -426,10 +431,15 @@ export interface ResumePoint {
  * it skipped. Candidates are fully verified (SHA-256), newest first.
  *
  * @example
- * ```ts ignore
- * import { findResumePoint } from "./checkpoint.ts";
- * const { dir, skipped } = await findResumePoint("output/ResNet50-FCN");
+ * ```ts
+ * import { findResumePoint, writeCheckpoint } from "./checkpoint.ts";
+ * const saveDir = await Deno.makeTempDir();
+ * await writeCheckpoint(`${saveDir}/0`, { "a.bin": new Uint8Array(4) }, { globalStep: 10 });
+ * await writeCheckpoint(`${saveDir}/1`, { "a.bin": new Uint8Array(4) }, { globalStep: 20 });
+ * await Deno.writeFile(`${saveDir}/1/a.bin`, new Uint8Array([1, 2, 3, 4])); // damaged
+ * const { dir, skipped } = await findResumePoint(saveDir);
  * for (const s of skipped) console.error(`skipping damaged ${s.dir}: ${s.problem}`);
+ * console.log(dir?.endsWith("/0")); // true
  * ```
  */
 export async function findResumePoint(saveDir: string): Promise<ResumePoint> {
@@ -448,10 +458,11 @@ export async function findResumePoint(saveDir: string): Promise<ResumePoint> {
  * {@linkcode findResumePoint}.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { latestCheckpoint, readCheckpoint } from "./checkpoint.ts";
- * const dir = await latestCheckpoint("output/ResNet50-FCN");
+ * const dir = await latestCheckpoint(await Deno.makeTempDir());
  * if (dir) console.log("resuming from", dir, (await readCheckpoint(dir)).meta);
+ * else console.log("no checkpoint yet: starting fresh");
  * ```
  */
 export async function latestCheckpoint(saveDir: string): Promise<string | null> {

@@ -260,9 +260,12 @@ export function decodeNpy(bytes: Uint8Array, source = "<memory>"): HostTensor {
  * Reads and decodes a `.npy` file; errors name `path`.
  *
  * @example
- * ```ts ignore
- * import { readNpy } from "./npy.ts";
- * const labels = await readNpy("labels.npy");
+ * ```ts
+ * import { readNpy, writeNpy } from "./npy.ts";
+ * const path = `${await Deno.makeTempDir()}/labels.npy`;
+ * await writeNpy(path, { dtype: "int32", shape: [2], data: new Int32Array([3, 1]) });
+ * const labels = await readNpy(path);
+ * console.log(labels.shape, labels.data); // [2] Int32Array [3, 1]
  * ```
  */
 export async function readNpy(path: string): Promise<HostTensor> {
@@ -273,9 +276,10 @@ export async function readNpy(path: string): Promise<HostTensor> {
  * Writes a `.npy` file atomically (temporary sibling, fsync, rename).
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { writeNpy } from "./npy.ts";
- * await writeNpy("x.npy", { dtype: "uint8", shape: [2], data: new Uint8Array([7, 9]) });
+ * const dir = await Deno.makeTempDir();
+ * await writeNpy(`${dir}/x.npy`, { dtype: "uint8", shape: [2], data: new Uint8Array([7, 9]) });
  * ```
  */
 export async function writeNpy(path: string, t: HostTensor): Promise<void> {

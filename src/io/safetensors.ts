@@ -343,9 +343,14 @@ export function decodeSafetensors(
  * Reads and decodes a safetensors file; errors name `path`.
  *
  * @example
- * ```ts ignore
- * import { readSafetensors } from "./safetensors.ts";
- * const { tensors } = await readSafetensors("model.safetensors");
+ * ```ts
+ * import { readSafetensors, writeSafetensors } from "./safetensors.ts";
+ * const path = `${await Deno.makeTempDir()}/model.safetensors`;
+ * await writeSafetensors(path, new Map([
+ *   ["bias", { dtype: "float32", shape: [2], data: new Float32Array([1, 2]) }],
+ * ]));
+ * const { tensors } = await readSafetensors(path);
+ * console.log(tensors.get("bias")?.data); // Float32Array [1, 2]
  * ```
  */
 export async function readSafetensors(path: string): Promise<SafetensorsContents> {
@@ -357,9 +362,9 @@ export async function readSafetensors(path: string): Promise<SafetensorsContents
  * old file or the new one, never a partial file.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { writeSafetensors } from "./safetensors.ts";
- * await writeSafetensors("w.safetensors", new Map([
+ * await writeSafetensors(`${await Deno.makeTempDir()}/w.safetensors`, new Map([
  *   ["bias", { dtype: "float32", shape: [3], data: new Float32Array(3) }],
  * ]));
  * ```

@@ -5,11 +5,18 @@
  * load leaves the network untouched.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
  * import { loadWeights, saveWeights } from "./weights.ts";
+ * import { resnetFCN } from "../nn/resnet_fcn.ts";
  *
- * await saveWeights(net, "output/resnet50.safetensors");
- * await loadWeights(other, "output/resnet50.safetensors"); // throws on any mismatch
+ * const arch = { depth: 18, width: 2, blocks: [1, 1, 1, 1], numClasses: 2 } as const;
+ * const [net, other] = [resnetFCN({ ...arch, seed: 1 }), resnetFCN({ ...arch, seed: 2 })];
+ * const path = `${await Deno.makeTempDir()}/resnet18.safetensors`;
+ * await saveWeights(net, path);
+ * await loadWeights(other, path); // throws on any mismatch
+ * net.dispose();
+ * other.dispose();
  * ```
  *
  * @module
@@ -72,9 +79,15 @@ function hostDType(name: string, dtype: string): TensorDType {
  * transposed HWIO → OIHW.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
  * import { networkTensors } from "./weights.ts";
- * const tensors = await networkTensors(net); // Map { "conv1.weight" => { shape: [64, 3, 7, 7], … }, … }
+ * import { resnetFCN } from "../nn/resnet_fcn.ts";
+ *
+ * const net = resnetFCN({ depth: 18, width: 2, blocks: [1, 1, 1, 1], numClasses: 2 });
+ * const tensors = await networkTensors(net);
+ * console.log(tensors.get("conv1.weight")?.shape); // [2, 3, 7, 7]: OIHW
+ * net.dispose();
  * ```
  */
 export async function networkTensors(net: Network): Promise<Map<string, HostTensor>> {
@@ -167,9 +180,17 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
  * reports the rest. `*.num_batches_tracked` (PyTorch BatchNorm) is ignored.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
  * import { loadNetworkTensors, networkTensors } from "./weights.ts";
- * loadNetworkTensors(copy, await networkTensors(net)); // copy now equals net
+ * import { resnetFCN } from "../nn/resnet_fcn.ts";
+ *
+ * const arch = { depth: 18, width: 2, blocks: [1, 1, 1, 1], numClasses: 2 } as const;
+ * const [net, copy] = [resnetFCN({ ...arch, seed: 1 }), resnetFCN({ ...arch, seed: 2 })];
+ * const report = loadNetworkTensors(copy, await networkTensors(net)); // copy now equals net
+ * console.log(report.missing.length, report.unexpected.length); // 0 0
+ * net.dispose();
+ * copy.dispose();
  * ```
  */
 export function loadNetworkTensors(
@@ -228,9 +249,14 @@ export interface SaveWeightsOptions {
  * atomically, conv kernels in OIHW.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
  * import { saveWeights } from "./weights.ts";
- * await saveWeights(net, "output/final.safetensors");
+ * import { resnetFCN } from "../nn/resnet_fcn.ts";
+ *
+ * const net = resnetFCN({ depth: 18, width: 2, blocks: [1, 1, 1, 1], numClasses: 2 });
+ * await saveWeights(net, `${await Deno.makeTempDir()}/final.safetensors`);
+ * net.dispose();
  * ```
  */
 export async function saveWeights(
@@ -245,10 +271,20 @@ export async function saveWeights(
  * Loads a safetensors file into `net` (see {@link loadNetworkTensors}); errors name `path`.
  *
  * @example
- * ```ts ignore
- * import { loadWeights } from "./weights.ts";
- * const report = await loadWeights(net, "pretrained.safetensors", { strict: false });
- * console.log(`${report.missing.length} variables kept their initial values`);
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { loadWeights, saveWeights } from "./weights.ts";
+ * import { resnetFCN } from "../nn/resnet_fcn.ts";
+ *
+ * // A 10-class network's weights into a 2-class one: all but the classifier fit.
+ * const path = `${await Deno.makeTempDir()}/pretrained.safetensors`;
+ * const pretrained = resnetFCN({ depth: 18, width: 2, blocks: [1, 1, 1, 1], numClasses: 10 });
+ * await saveWeights(pretrained, path);
+ * const net = resnetFCN({ depth: 18, width: 2, blocks: [1, 1, 1, 1], numClasses: 2 });
+ * const report = await loadWeights(net, path, { strict: false });
+ * console.log(`${report.mismatched.length} variables kept their initial values`);
+ * pretrained.dispose();
+ * net.dispose();
  * ```
  */
 export async function loadWeights(

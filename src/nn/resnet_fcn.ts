@@ -5,6 +5,7 @@
  *
  * @example
  * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
  * import { resnetFCN } from "./resnet_fcn.ts";
  * const net = resnetFCN({ depth: 18, width: 8, numClasses: 10 });
  * net.dispose();

@@ -25,10 +25,18 @@
  * to report; like a SIGKILL it leaves the checkpoints complete (they are written atomically).
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
  * import { describeFailure } from "./errors.ts";
+ * import { Model } from "./model.ts";
+ * import { resnetFCN } from "../nn/resnet_fcn.ts";
+ * import { syntheticDataset } from "../data/synthetic.ts";
+ *
+ * const data = syntheticDataset({ length: 4, numClasses: 2 });
+ * const model = new Model(resnetFCN({ depth: 18, width: 2, blocks: [1, 1, 1, 1], numClasses: 2 }));
+ * model.prepare();
  * try {
- *   await model.fit(train, test, { epochs, callbacks });
+ *   await model.fit(data, data, { epochs: 1, batchSize: 4, verbose: 0 });
  * } catch (err) {
  *   const failure = describeFailure(err, { model, resumeCommand: "deno task train --resume latest" });
  *   console.error(failure.message);

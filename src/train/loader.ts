@@ -6,10 +6,13 @@
  * batches an uninterrupted run would have seen.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
  * import { DataLoader } from "./loader.ts";
+ * import { syntheticDataset } from "../data/synthetic.ts";
  *
- * const loader = new DataLoader(trainSet, { batchSize: 512, shuffle: true, seed: 0 });
+ * const trainSet = syntheticDataset({ length: 10 });
+ * const loader = new DataLoader(trainSet, { batchSize: 4, shuffle: true, seed: 0 });
  * for await (const { images, labels } of loader.batches(0)) {
  *   // ... use them, then:
  *   images.dispose();

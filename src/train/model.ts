@@ -7,26 +7,31 @@
  * the variables, and the step's loss and metric counts come back with one `data()` call.
  * Evaluation and prediction run `net.apply(x, false)` (BatchNorm on moving statistics).
  *
- * A checkpoint written by {@linkcode Model.save} is a folder (see `src/io/checkpoint.ts`) with
- * `model.safetensors` (weights under the recipe's names, conv kernels OIHW), `optimizer.safetensors`
- * (momentum buffers, tfjs layout: HWIO kernels) and `state.json` (global step, position, schedule
- * state). `fit(..., { resumeFrom })` restores all of it and continues with the same step count,
- * schedule position, momentum and data order.
+ * `fit` adds two default callbacks (see `CallbackList`): an `LRScheduler` when none is given, so
+ * the optimiser's schedule moves by the recipe's rule, and a `ProgressBar` when `verbose > 0`.
+ *
+ * A checkpoint written by {@linkcode Model.save} is a folder (see `checkpoint_format.ts`) with the
+ * weights, the momentum buffers and the schedule state; `fit(..., { resumeFrom })` restores all
+ * of it and continues with the same step count, schedule position, momentum and data order.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
  * import { Model } from "./model.ts";
  * import { MomentumSGD } from "./optimizer.ts";
  * import { warmupCosine } from "./schedules.ts";
- * import { LRScheduler } from "../../plugins/lr_scheduler.ts";
+ * import { resnetFCN } from "../nn/resnet_fcn.ts";
+ * import { syntheticDataset } from "../data/synthetic.ts";
  *
- * const model = new Model(resnetFCN({ depth: 50 }));
+ * const data = syntheticDataset({ length: 8, numClasses: 2 });
+ * const model = new Model(resnetFCN({ depth: 18, width: 2, blocks: [1, 1, 1, 1], numClasses: 2 }));
  * model.prepare({
- *   optimizer: new MomentumSGD({ schedule: warmupCosine({ epochs: 300 }) }),
- *   loss: "softmax_cross_entropy",
- *   metrics: ["acc_top1", "acc_top5"],
+ *   optimizer: new MomentumSGD({ schedule: warmupCosine({ lr: 0.01, warmupSteps: 2, epochs: 2 }) }),
+ *   metrics: ["acc_top1"],
  * });
- * await model.fit(trainSet, testSet, { epochs: 300, batchSize: 512, callbacks: [new LRScheduler()] });
+ * const history = await model.fit(data, data, { epochs: 2, batchSize: 4, verbose: 0 });
+ * console.log(history.length, model.globalStep); // 2 4
+ * model.dispose();
  * ```
  *
  * @module
@@ -36,17 +41,26 @@ import type { Tensor, Tensor4D } from "../tensor_types.ts";
 import type { Dataset } from "../data/dataset.ts";
 import type { Network } from "../nn/network.ts";
 import { formatSummary } from "../nn/summary.ts";
-import { readCheckpoint, writeCheckpoint } from "../io/checkpoint.ts";
-import { decodeSafetensors, encodeSafetensors, type HostTensor } from "../io/safetensors.ts";
-import { loadNetworkTensors, networkTensors } from "../io/weights.ts";
-import { ProgressBar } from "../../plugins/progress_bar.ts";
-import { type Callback, CallbackList, type Logs, type TrainParams } from "./callback.ts";
+import {
+  type Callback,
+  CallbackList,
+  type Logs,
+  type ResumeState,
+  type StopReason,
+  type TrainingModel,
+  type TrainParams,
+} from "./callback.ts";
+import { readTrainingCheckpoint, writeTrainingCheckpoint } from "./checkpoint_format.ts";
 import "./gradients.ts";
 import { DataLoader } from "./loader.ts";
 import { type LossFn, resolveLoss } from "./losses.ts";
+import { LRScheduler } from "./lr_scheduler.ts";
 import { type Metric, resolveMetric } from "./metrics.ts";
 import { MomentumSGD } from "./optimizer.ts";
-import type { ScheduleState } from "./schedules.ts";
+import { ProgressBar } from "./progress_bar.ts";
+
+export type { ResumeState, StopReason } from "./callback.ts";
+export { CHECKPOINT_FILES } from "./checkpoint_format.ts";
 
 /** Options of {@linkcode Model.prepare}. */
 export interface PrepareOptions {
@@ -74,11 +88,19 @@ export interface FitOptions {
   seed?: number;
   /** Evaluate after every `evalFreq`-th epoch, i.e. when `(epoch + 1) % evalFreq === 0` (default 1). */
   evalFreq?: number;
-  /** Callbacks, called in this order (default none). */
+  /**
+   * Callbacks, called in this order (default none). An `LRScheduler` is put first unless one
+   * (or an instance of a subclass) is given: the schedule then moves by the recipe's rule.
+   */
   callbacks?: Callback[];
   /**
+   * Whether to add the default `LRScheduler` when `callbacks` holds none (default true). Set it
+   * to false when a callback of another class steps the schedule, so it is not stepped twice.
+   */
+  addLRScheduler?: boolean;
+  /**
    * 0: silent; 1: progress bar (plain lines when not a terminal); 2: one line per epoch
-   * (default 1). A `ProgressBar` is added unless `callbacks` already holds one.
+   * (default 1). A `ProgressBar` is added at the end unless `callbacks` already holds one.
    */
   verbose?: 0 | 1 | 2;
   /** First epoch to train (default 0); ignored with `resumeFrom`. */
@@ -95,54 +117,8 @@ export interface RunOptions {
   callbacks?: Callback[];
 }
 
-/** Where a run stands: the next batch to train and the steps done. */
-export interface ResumeState {
-  /** Epoch of the next batch. */
-  epoch: number;
-  /** Index of the next batch within `epoch` (0 at an epoch boundary). */
-  batch: number;
-  /** Training steps done over the whole run. */
-  globalStep: number;
-}
-
-/**
- * Why training stopped early, and the exit code a command-line program should end with (see
- * `src/train/errors.ts` for the codes).
- */
-export interface StopReason {
-  /** E.g. `"interrupted"`, `"non_finite"`. */
-  kind: string;
-  /** Exit status for a command-line program. */
-  exitCode: number;
-  /** One line for the user: what happened, the checkpoint to resume from, how. */
-  message: string;
-}
-
-/** Contents of a checkpoint's `state.json`. */
-interface StateFile {
-  format: 1;
-  network: string;
-  globalStep: number;
-  position: { epoch: number; batch: number };
-  schedule?: ScheduleState;
-  optimizer?: { kind: "momentum_sgd"; momentum: number; weightDecay: number };
-}
-
-/** File names inside a checkpoint folder. */
-export const CHECKPOINT_FILES = {
-  weights: "model.safetensors",
-  optimizer: "optimizer.safetensors",
-  state: "state.json",
-} as const;
-
-const encoder = new TextEncoder();
-
-async function toHost(t: tf.Tensor): Promise<HostTensor> {
-  return { dtype: "float32", shape: [...t.shape], data: await t.data() as Float32Array };
-}
-
 /** A network with its training setup; see the module documentation. */
-export class Model {
+export class Model implements TrainingModel {
   /** The network. */
   readonly net: Network;
   /** Set to true (e.g. from a callback) to end `fit` after the current batch or epoch. */
@@ -244,11 +220,20 @@ export class Model {
     }
     this.#position = { epoch: initialEpoch, batch: startBatch };
 
-    const given = opts.callbacks ?? [];
-    const withBar = verbose > 0 && !given.some((c) => c instanceof ProgressBar)
-      ? [...given, new ProgressBar({ mode: verbose === 2 ? "epoch" : "auto" })]
-      : given;
-    const callbacks = new CallbackList(withBar);
+    const callbacks = new CallbackList(opts.callbacks ?? [], {
+      defaults: [
+        ...(opts.addLRScheduler ?? true
+          ? [{ kind: LRScheduler, create: () => new LRScheduler(), at: "start" as const }]
+          : []),
+        ...(verbose > 0
+          ? [{
+            kind: ProgressBar,
+            create: () => new ProgressBar({ mode: verbose === 2 ? "epoch" : "auto" }),
+            at: "end" as const,
+          }]
+          : []),
+      ],
+    });
     const params: TrainParams = {
       epochs,
       initialEpoch,
@@ -356,9 +341,21 @@ export class Model {
   /** Loss and metrics over the whole of `data` (BatchNorm on moving statistics). */
   async evaluate(data: Dataset | DataLoader, opts: RunOptions = {}): Promise<Logs> {
     if (this.#loss === null) throw new Error("Model: call prepare() before evaluate()");
+    const loader = toEvalLoader(data, opts.batchSize ?? 32);
     const callbacks = new CallbackList(opts.callbacks ?? []);
     callbacks.setModel(this);
-    return await this.#evalLoop(toEvalLoader(data, opts.batchSize ?? 32), callbacks, null);
+    callbacks.setParams({
+      epochs: 0,
+      initialEpoch: 0,
+      stepsPerEpoch: 0,
+      batchSize: loader.batchSize,
+      samples: 0,
+      evalSteps: loader.stepsPerEpoch,
+      evalFreq: 1,
+      metrics: this.metricNames,
+      verbose: 0,
+    });
+    return await this.#evalLoop(loader, callbacks, null);
   }
 
   /**
@@ -399,100 +396,34 @@ export class Model {
   }
 
   /**
-   * Writes a checkpoint folder at `dir` (replacing an old one atomically): weights, optimiser
-   * state when prepared, and the resume state. Sets {@linkcode Model.lastCheckpoint}.
+   * Writes a checkpoint folder at `dir` (replacing an old one atomically; see
+   * `checkpoint_format.ts`): weights, optimiser state when prepared, and the resume position.
+   * Sets {@linkcode Model.lastCheckpoint}.
    */
   async save(dir: string): Promise<void> {
-    const vars = this.net.variables();
-    const state: StateFile = {
-      format: 1,
-      network: this.net.name,
+    await writeTrainingCheckpoint(dir, {
+      net: this.net,
+      optimizer: this.#optimizer,
       globalStep: this.globalStep,
       position: { ...this.#position },
-    };
-    const files: Record<string, Uint8Array> = {
-      [CHECKPOINT_FILES.weights]: encodeSafetensors(await networkTensors(this.net), {
-        format: "pt",
-        network: this.net.name,
-      }),
-    };
-    if (this.#optimizer !== null) {
-      const opt = this.#optimizer;
-      const buffers = new Map<string, HostTensor>();
-      for (const { name, variable } of opt.buffers(vars)) {
-        buffers.set(name, await toHost(variable));
-      }
-      files[CHECKPOINT_FILES.optimizer] = encodeSafetensors(buffers, { layout: "tfjs-hwio" });
-      state.schedule = opt.schedule.state();
-      state.optimizer = {
-        kind: "momentum_sgd",
-        momentum: opt.momentum,
-        weightDecay: opt.weightDecay,
-      };
-    }
-    files[CHECKPOINT_FILES.state] = encoder.encode(JSON.stringify(state, null, 2) + "\n");
-    const { epoch, batch } = this.#position;
-    await writeCheckpoint(dir, files, {
-      network: this.net.name,
-      globalStep: this.globalStep,
-      // The last epoch completed, as the recipe names checkpoints.
-      epoch: batch === 0 ? epoch - 1 : epoch,
-      position: { epoch, batch },
     });
     this.lastCheckpoint = dir;
     this.lastCheckpointStep = this.globalStep;
   }
 
   /**
-   * Restores a checkpoint folder written by {@linkcode Model.save}: weights always; momentum and
-   * schedule state when the model is prepared (both must be present then); the step count and
-   * position. A path ending in `.safetensors` loads weights only. Resolves to the position.
-   * Throws naming the file and the problem; after a throw the model may be partly restored.
+   * Restores a checkpoint folder written by {@linkcode Model.save}, verified against its
+   * manifest: weights always; momentum and schedule state when the model is prepared (both must
+   * be present then); the step count and position. A weights file (told by content, see
+   * `readWeights`) loads weights only. Resolves to the position. Throws naming the file and the
+   * problem; after a throw the model may be partly restored.
    */
   async load(path: string): Promise<ResumeState> {
-    if (path.endsWith(".safetensors")) {
-      const { tensors } = decodeSafetensors(await Deno.readFile(path), path);
-      loadNetworkTensors(this.net, tensors, { strict: true, source: path });
-      return this.position;
-    }
-    const { files } = await readCheckpoint(path);
-    const need = (name: string) => {
-      const bytes = files[name];
-      if (bytes === undefined) throw new Error(`checkpoint ${path}: missing file ${name}`);
-      return bytes;
-    };
-    const state = JSON.parse(new TextDecoder().decode(need(CHECKPOINT_FILES.state))) as StateFile;
-    if (state.format !== 1) {
-      throw new Error(`checkpoint ${path}: state.json format ${state.format} is not supported (1)`);
-    }
-    const weightsSource = `${path}/${CHECKPOINT_FILES.weights}`;
-    const { tensors } = decodeSafetensors(need(CHECKPOINT_FILES.weights), weightsSource);
-    if (this.#optimizer !== null) {
-      const opt = this.#optimizer;
-      if (state.schedule === undefined || state.optimizer === undefined) {
-        throw new Error(`checkpoint ${path}: holds no optimiser state to resume from`);
-      }
-      if (
-        state.optimizer.momentum !== opt.momentum || state.optimizer.weightDecay !== opt.weightDecay
-      ) {
-        throw new Error(
-          `checkpoint ${path}: optimiser momentum ${state.optimizer.momentum} / weight decay ` +
-            `${state.optimizer.weightDecay}, but this model's are ${opt.momentum} / ${opt.weightDecay}`,
-        );
-      }
-      const optSource = `${path}/${CHECKPOINT_FILES.optimizer}`;
-      const buffers = decodeSafetensors(need(CHECKPOINT_FILES.optimizer), optSource).tensors;
-      // Cheapest checks first; each step validates before it assigns anything.
-      opt.schedule.loadState(state.schedule);
-      loadNetworkTensors(this.net, tensors, { strict: true, source: weightsSource });
-      opt.loadBuffers(
-        this.net.variables(),
-        buffers as Map<string, { shape: number[]; data: Float32Array }>,
-        optSource,
-      );
-    } else {
-      loadNetworkTensors(this.net, tensors, { strict: true, source: weightsSource });
-    }
+    const state = await readTrainingCheckpoint(path, {
+      net: this.net,
+      optimizer: this.#optimizer,
+    });
+    if (state === null) return this.position;
     this.globalStep = state.globalStep;
     this.#position = { ...state.position };
     this.lastCheckpoint = path;

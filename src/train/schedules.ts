@@ -2,8 +2,8 @@
  * Learning-rate schedules as small composable objects.
  *
  * A schedule holds a position and a current value. It never advances on its own: whoever owns the
- * stepping rule (the `LRScheduler` plugin for the recipe) calls {@linkcode LRSchedule.step} at the
- * right moments, and the optimiser reads {@linkcode LRSchedule.value} before every update. Every
+ * stepping rule (`LRScheduler` for the recipe, which `Model.fit` adds when no callback is one)
+ * calls {@linkcode LRSchedule.step} at the right moments, and the optimiser reads {@linkcode LRSchedule.value} before every update. Every
  * schedule's state is plain JSON, so checkpoints can store it and resumed runs continue exactly.
  *
  * @example
@@ -324,7 +324,7 @@ export interface WarmupCosineOptions {
 
 /**
  * The recipe's schedule: {@linkcode LinearWarmup} over {@linkcode CosineAnnealing}. Step it per
- * training step while `warmingUp`, then once per epoch (the `LRScheduler` plugin does exactly this).
+ * training step while `warmingUp`, then once per epoch (`LRScheduler` does exactly this).
  *
  * @example
  * ```ts

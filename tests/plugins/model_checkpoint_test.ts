@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { LRScheduler } from "../../plugins/lr_scheduler.ts";
+import { LRScheduler } from "../../src/train/lr_scheduler.ts";
 import { ModelCheckpoint } from "../../plugins/model_checkpoint.ts";
 import { readCheckpoint } from "../../src/io/checkpoint.ts";
 import { decodeSafetensors } from "../../src/io/safetensors.ts";
@@ -71,7 +71,9 @@ Deno.test("checkpoints 0 … epochs−1 and final are written, each complete, wi
   assert.ok(!momentum.has("bn1.running_mean"), "no momentum for moving statistics");
   assert.equal(momentum.size, 5);
   const state = JSON.parse(new TextDecoder().decode(files["state.json"]));
-  assert.deepEqual(state.position, { epoch: 2, batch: 0 });
+  assert.deepEqual(meta.position, { epoch: 2, batch: 0 });
+  assert.equal(state.format, 2);
+  assert.ok(!("position" in state) && !("globalStep" in state), "the position is stored once");
   assert.equal(state.schedule.kind, "warmup");
   assert.equal(state.schedule.k, 6);
   const final = await readCheckpoint(`${dir}/full/final`);

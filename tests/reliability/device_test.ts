@@ -5,7 +5,7 @@ import { ModelCheckpoint } from "../../plugins/model_checkpoint.ts";
 import { clearDeviceProblem } from "../../src/backend/device_watch.ts";
 import { findAdapter, startWebGPU } from "../../src/backend/webgpu.ts";
 import { listCheckpoints } from "../../src/io/checkpoint.ts";
-import { Callback, type Logs } from "../../src/train/callback.ts";
+import { Callback, type Logs, type TrainingModel } from "../../src/train/callback.ts";
 import { describeFailure } from "../../src/train/errors.ts";
 import { softmaxCrossEntropy } from "../../src/train/losses.ts";
 import { Model } from "../../src/train/model.ts";
@@ -17,7 +17,7 @@ const hasGpu = (await findAdapter()) !== null;
 
 /** Runs `action` after global step `step`. */
 class At extends Callback {
-  constructor(readonly step: number, readonly action: (model: Model) => void) {
+  constructor(readonly step: number, readonly action: (model: TrainingModel) => void) {
     super();
   }
   override onTrainBatchEnd(_batch: number, logs: Logs): void {

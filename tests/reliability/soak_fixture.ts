@@ -10,9 +10,9 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { DeviceGuard } from "../../plugins/device_guard.ts";
 import { GracefulStop } from "../../plugins/graceful_stop.ts";
-import { LRScheduler } from "../../plugins/lr_scheduler.ts";
+import { LRScheduler } from "../../src/train/lr_scheduler.ts";
 import { ModelCheckpoint } from "../../plugins/model_checkpoint.ts";
-import { ProgressBar } from "../../plugins/progress_bar.ts";
+import { ProgressBar } from "../../src/train/progress_bar.ts";
 import { ScalarLog } from "../../plugins/scalar_log.ts";
 import { TerminateOnNaN } from "../../plugins/terminate_on_nan.ts";
 import { Callback, type Logs } from "../../src/train/callback.ts";

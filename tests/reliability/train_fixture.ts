@@ -1,7 +1,7 @@
 /**
- * A tiny training program for the reliability tests: the CLI's callbacks (DeviceGuard,
- * LRScheduler, TerminateOnNaN, ScalarLog, ModelCheckpoint, GracefulStop) around a seeded tiny network on the
- * cpu backend, with the CLI's exit codes and messages, plus ways to fail or pause on purpose.
+ * A tiny training program for the reliability tests: the CLI's callbacks, built by the same
+ * `trainCallbacks` the training commands use, around a seeded tiny network on the cpu backend,
+ * with the CLI's exit codes and messages, plus ways to fail or pause on purpose.
  *
  * ```
  * deno run -A tests/reliability/train_fixture.ts --save-dir D --log-file F [--resume latest|DIR]
@@ -24,12 +24,6 @@
 import { parseArgs } from "node:util";
 import { basename, dirname, resolve } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
-import { DeviceGuard } from "../../plugins/device_guard.ts";
-import { GracefulStop } from "../../plugins/graceful_stop.ts";
-import { LRScheduler } from "../../plugins/lr_scheduler.ts";
-import { ModelCheckpoint } from "../../plugins/model_checkpoint.ts";
-import { ScalarLog } from "../../plugins/scalar_log.ts";
-import { TerminateOnNaN } from "../../plugins/terminate_on_nan.ts";
 import { Callback, type Logs } from "../../src/train/callback.ts";
 import { describeFailure, ExitCode } from "../../src/train/errors.ts";
 import { softmaxCrossEntropy } from "../../src/train/losses.ts";
@@ -37,6 +31,7 @@ import { Model } from "../../src/train/model.ts";
 import { MomentumSGD } from "../../src/train/optimizer.ts";
 import { findResumePoint } from "../../src/io/checkpoint.ts";
 import { warmupCosine } from "../../src/train/schedules.ts";
+import { trainCallbacks } from "../../tasks/train_callbacks.ts";
 import { quadrantDataset, tinyNet, useCpu } from "../train/helpers.ts";
 
 const { values: flags } = parseArgs({
@@ -172,15 +167,7 @@ try {
     seed: 3,
     verbose: 0,
     resumeFrom,
-    callbacks: [
-      hooks,
-      new DeviceGuard(),
-      new LRScheduler(),
-      new TerminateOnNaN({ resumeCommand }),
-      new ScalarLog({ file: logFile }),
-      new ModelCheckpoint({ saveDir }),
-      new GracefulStop({ saveDir, resumeCommand }),
-    ],
+    callbacks: [hooks, ...trainCallbacks({ saveDir, saveFreq: 1, logFile, resumeCommand })],
   });
 } catch (err) {
   const failure = describeFailure(err, hooks.started ? { model, resumeCommand } : {});

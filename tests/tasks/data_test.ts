@@ -57,19 +57,18 @@ Deno.test("--dataset npy reads the four files and normalises with the training s
   assert.match(d.description, /6 training \/ 2 test images, 4×4×2, 3 classes/);
   assert.deepEqual(d.classNames, ["0", "1", "2"]);
   const raw = d.train.getBatch([0, 1, 2, 3, 4, 5]);
-  const [c0, c1] = tf.tidy(() => {
+  const y = tf.tidy(() => {
     const x = tf.tensor4d(Float32Array.from(raw.images), [n, 4, 4, 2]);
-    const y = d.evalTransform(x, { epoch: 0, batch: 0, training: false });
-    return [
-      tf.mean(tf.slice(y, [0, 0, 0, 0], [-1, -1, -1, 1])),
-      tf.slice(y, [0, 0, 0, 1], [1, 1, 1, 1]),
-    ];
+    return d.evalTransform(x, { epoch: 0, batch: 0, training: false });
   });
-  const [m0, v1] = [(await c0.data())[0], (await c1.data())[0]];
-  tf.dispose([c0, c1]);
-  assert.ok(Math.abs(m0) < 1e-5, `channel 0 mean ${m0}`);
-  // Channel 1 is constant: centred, its std taken as 1.
-  assert.ok(Math.abs(v1) < 1e-6, `channel 1 value ${v1}`);
+  const out = await y.data();
+  y.dispose();
+  // Channel 0: mean 100/255 and std 100/255 (half 0, half 200), so 0 → −1 and 200 → +1 exactly;
+  // a wrong mean or std moves them. Channel 1 is constant: centred, its std taken as 1, so 0.
+  raw.images.forEach((v, i) => {
+    const want = i % 2 ? 0 : (v === 0 ? -1 : 1);
+    assert.ok(Math.abs(out[i] - want) < 1e-5, `value ${i} (raw ${v}): ${out[i]}, want ${want}`);
+  });
 });
 
 Deno.test("a plugin module without callbacks, or a createPlugin returning none, is a usage error", async () => {

@@ -1,7 +1,8 @@
 /**
  * Input-pipeline speed: augmented, normalised CIFAR-shaped batches per second on the current
  * tfjs backend, counting what a training step waits for: gathering the batch on the host,
- * uploading it, and the recipe's augmentation and normalisation on the device.
+ * uploading it, and the recipe's augmentation and normalisation on the device. Part of
+ * `trainer bench`.
  *
  * @example
  * ```ts
@@ -13,10 +14,10 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { cifarTrainTransform } from "./augment.ts";
-import { ImageDataset } from "./image_dataset.ts";
-import { CIFAR10_CLASS_NAMES } from "./cifar10.ts";
-import { mulberry32 } from "./random.ts";
+import { cifarTrainTransform } from "../src/data/augment.ts";
+import { ImageDataset } from "../src/data/image_dataset.ts";
+import { CIFAR10_CLASS_NAMES } from "../src/data/cifar10.ts";
+import { mulberry32 } from "../src/data/random.ts";
 
 /** Options for {@link benchAugmentation}. */
 export interface BenchAugmentationOptions {
@@ -26,10 +27,14 @@ export interface BenchAugmentationOptions {
   batches?: number;
   /** Image shape (default CIFAR's [32, 32, 3]). */
   imageShape?: readonly [number, number, number];
+  /** Milliseconds clock (default `performance.now`); tests pin it. */
+  clock?: () => number;
 }
 
 /** What {@link benchAugmentation} measured. */
 export interface BenchAugmentationResult {
+  /** Batches timed (the warm-up batch not counted). */
+  batches: number;
   /** Augmented batches per second. */
   batchesPerSec: number;
   /** Augmented images per second. */
@@ -56,6 +61,7 @@ export async function benchAugmentation(
   const batchSize = opts.batchSize ?? 512;
   const batches = opts.batches ?? 10;
   const [h, w, c] = opts.imageShape ?? [32, 32, 3];
+  const clock = opts.clock ?? (() => performance.now());
   if (!(batchSize >= 1 && batches >= 1)) {
     throw new RangeError(`benchAugmentation: batchSize and batches must be ≥ 1`);
   }
@@ -69,7 +75,9 @@ export async function benchAugmentation(
     source: "benchmark data",
   });
   const transform = cifarTrainTransform({ seed: 0 });
+  let steps = 0;
   const step = async (batch: number) => {
+    steps++;
     const indices = Array.from({ length: batchSize }, () => Math.floor(rand() * pool));
     const raw = data.getBatch(indices);
     const sum = tf.tidy(() => {
@@ -80,10 +88,11 @@ export async function benchAugmentation(
     sum.dispose();
   };
   await step(0);
-  const start = performance.now();
+  const start = clock();
   for (let b = 1; b <= batches; b++) await step(b);
-  const seconds = (performance.now() - start) / 1000;
+  const seconds = (clock() - start) / 1000;
   return {
+    batches: steps - 1,
     batchesPerSec: batches / seconds,
     imagesPerSec: (batches * batchSize) / seconds,
     backend: tf.getBackend(),

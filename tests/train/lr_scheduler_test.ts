@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { LRScheduler } from "../../plugins/lr_scheduler.ts";
+import type { Callback } from "../../src/train/callback.ts";
+import { LRScheduler } from "../../src/train/lr_scheduler.ts";
 import { Model } from "../../src/train/model.ts";
 import { MomentumSGD } from "../../src/train/optimizer.ts";
 import { warmupCosine } from "../../src/train/schedules.ts";
@@ -15,8 +16,17 @@ function recipeLR(k: number, stepsPerEpoch: number, W: number, LR: number, T: nu
   return j === 0 ? LR : LR * (1 + Math.cos(Math.PI * j / T)) / 2;
 }
 
-/** Trains `epochs` epochs of 4 steps (10 examples, batch 3) and returns each step's logged rate. */
-async function trainedRates(W: number, epochs: number, T: number): Promise<number[]> {
+/**
+ * Trains `epochs` epochs of 4 steps (10 examples, batch 3) and returns each step's logged rate;
+ * `scheduler` is the stepping callback given to `fit` (default an `LRScheduler`; null: none, so
+ * `fit` adds its own).
+ */
+async function trainedRates(
+  W: number,
+  epochs: number,
+  T: number,
+  scheduler: Callback | null = new LRScheduler(),
+): Promise<number[]> {
   const model = new Model(tinyNet());
   model.prepare({
     optimizer: new MomentumSGD({ schedule: warmupCosine({ lr: 0.01, warmupSteps: W, epochs: T }) }),
@@ -26,7 +36,7 @@ async function trainedRates(W: number, epochs: number, T: number): Promise<numbe
     epochs,
     batchSize: 3,
     verbose: 0,
-    callbacks: [new LRScheduler(), rec],
+    callbacks: scheduler === null ? [rec] : [scheduler, rec],
   });
   model.dispose();
   assert.deepEqual(
@@ -92,4 +102,50 @@ Deno.test("the full recipe (98 steps × 300 epochs, W = 2000) follows the rule a
   }
   assert.equal(Math.floor(1999 / 98), 20, "warm-up ends inside epoch 20");
   assert.ok(optimizer.lr > 0, "by epoch 299 the rate has not reached zero");
+});
+
+Deno.test("fit without an LRScheduler adds one: a warm-up schedule trains at the recipe's rates", async () => {
+  const rates = await trainedRates(6, 6, 6, null);
+  assertRule(rates, 6, 6);
+  assert.ok(rates[5] > 0, "the rate left 0 during warm-up");
+});
+
+Deno.test("a user's own LRScheduler replaces the default (the schedule is stepped once per step)", async () => {
+  // Per step after warm-up: step W + j trains with the cosine's j-th value (period T steps).
+  const rates = await trainedRates(2, 3, 12, new LRScheduler({ per: "step" }));
+  rates.forEach((lr, k) => {
+    const want = k < 2 ? 0.01 * k / 2 : 0.01 * (1 + Math.cos(Math.PI * (k - 2) / 12)) / 2;
+    assert.ok(Math.abs(lr - want) < 1e-15, `step ${k}: ${lr}, want ${want}`);
+  });
+});
+
+Deno.test("a subclass of LRScheduler replaces the default too", async () => {
+  let calls = 0;
+  class Counting extends LRScheduler {
+    override onTrainBatchEnd(): void {
+      calls++;
+      super.onTrainBatchEnd();
+    }
+  }
+  const rates = await trainedRates(6, 2, 6, new Counting());
+  assert.equal(calls, 8);
+  // A second (default) scheduler would have stepped the warm-up twice per step.
+  assert.deepEqual(rates, Array.from({ length: 8 }, (_, k) => 0.01 * Math.min(k, 6) / 6));
+});
+
+Deno.test("addLRScheduler: false leaves the stepping to the given callbacks", async () => {
+  const model = new Model(tinyNet());
+  model.prepare({
+    optimizer: new MomentumSGD({ schedule: warmupCosine({ lr: 0.01, warmupSteps: 4, epochs: 2 }) }),
+  });
+  const rec = new Recorder();
+  await model.fit(quadrantDataset(10), undefined, {
+    epochs: 2,
+    batchSize: 3,
+    verbose: 0,
+    addLRScheduler: false,
+    callbacks: [rec],
+  });
+  assert.deepEqual(rec.batchLogs.map((l) => l.lr), Array(8).fill(0), "nothing stepped it");
+  model.dispose();
 });

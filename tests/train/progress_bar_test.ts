@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatValue, ProgressBar } from "../../plugins/progress_bar.ts";
+import { formatValue, ProgressBar } from "../../src/train/progress_bar.ts";
 import { Model } from "../../src/train/model.ts";
 import { MomentumSGD } from "../../src/train/optimizer.ts";
 import { quadrantDataset, tinyNet, useCpu } from "../train/helpers.ts";

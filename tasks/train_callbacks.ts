@@ -1,0 +1,55 @@
+/**
+ * The callbacks every training command runs, in their required order (see "Order of callbacks"
+ * in `src/train/callback.ts`): `DeviceGuard` first, the recipe's `LRScheduler` before anything
+ * that saves, `TerminateOnNaN`, the scalar log, `ModelCheckpoint`, and `GracefulStop` after the
+ * loggers and the checkpoint writer. `train`, `demo` and the reliability tests' fixture all build
+ * their list here.
+ *
+ * @example
+ * ```ts
+ * import { trainCallbacks } from "./train_callbacks.ts";
+ *
+ * const callbacks = trainCallbacks({
+ *   saveDir: "output/run1",
+ *   saveFreq: 1,
+ *   logFile: "vis_logs/run1.jsonl",
+ *   resumeCommand: "deno task train --resume latest --save-dir output/run1",
+ * });
+ * console.log(callbacks.map((c) => c.constructor.name).join(", "));
+ * // DeviceGuard, LRScheduler, TerminateOnNaN, ScalarLog, ModelCheckpoint, GracefulStop
+ * ```
+ *
+ * @module
+ */
+import type { Callback } from "../src/train/callback.ts";
+import { LRScheduler } from "../src/train/lr_scheduler.ts";
+import { DeviceGuard } from "../plugins/device_guard.ts";
+import { GracefulStop } from "../plugins/graceful_stop.ts";
+import { ModelCheckpoint } from "../plugins/model_checkpoint.ts";
+import { ScalarLog } from "../plugins/scalar_log.ts";
+import { TerminateOnNaN } from "../plugins/terminate_on_nan.ts";
+
+/** Options of {@linkcode trainCallbacks}. */
+export interface TrainCallbackOptions {
+  /** Checkpoint folder. */
+  saveDir: string;
+  /** Save a checkpoint every N epochs. */
+  saveFreq: number;
+  /** Scalar log file (appended to when it exists, trimmed to the resumed step). */
+  logFile: string;
+  /** The command line that continues the run, shown when it stops early. */
+  resumeCommand: string;
+}
+
+/** The built-in callbacks of a training command, in order; see the module documentation. */
+export function trainCallbacks(opts: TrainCallbackOptions): Callback[] {
+  const { saveDir, saveFreq, logFile, resumeCommand } = opts;
+  return [
+    new DeviceGuard(),
+    new LRScheduler(),
+    new TerminateOnNaN({ resumeCommand }),
+    new ScalarLog({ file: logFile }),
+    new ModelCheckpoint({ saveDir, saveFreq }),
+    new GracefulStop({ saveDir, resumeCommand }),
+  ];
+}
