@@ -160,7 +160,9 @@ Deno.test("unitStride gathers and scatters the pixels a strided 1×1 convolution
   const want: number[] = [];
   for (const h of [-1, 1, 3, 5]) {
     for (const w of [-1, 1, 3, 5]) {
-      for (const c of [0, 1]) want.push(h < 0 || w < 0 || h > 4 || w > 4 ? 0 : 100 * h + 10 * w + c);
+      for (const c of [0, 1]) {
+        want.push(h < 0 || w < 0 || h > 4 || w > 4 ? 0 : 100 * h + 10 * w + c);
+      }
     }
   }
   assert.deepEqual([...dense], want);
