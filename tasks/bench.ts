@@ -70,6 +70,18 @@ export interface BenchResult {
   eval_img_per_s: number;
   /** Augmentation pipeline batches per second (same batch size and input). */
   augment_batches_per_s: number;
+  /** Peak resident memory of the measuring process in MiB (Linux; NaN elsewhere). */
+  peak_rss_mib: number;
+}
+
+/** This process's peak resident memory in MiB, from Linux's VmHWM; NaN where unavailable. */
+function peakRssMiB(): number {
+  try {
+    const kb = Deno.readTextFileSync("/proc/self/status").match(/^VmHWM:\s+(\d+) kB/m)?.[1];
+    return kb === undefined ? NaN : Number(kb) / 1024;
+  } catch {
+    return NaN;
+  }
 }
 
 /** Records when each batch ended. */
@@ -143,6 +155,7 @@ export async function measure(v: FlagValues): Promise<BenchResult> {
     train_steps_per_s: steps / trainSeconds,
     eval_img_per_s: steps * batch / timed(clock.eval, warmup),
     augment_batches_per_s: aug.batchesPerSec,
+    peak_rss_mib: peakRssMiB(),
   };
 }
 
@@ -167,7 +180,7 @@ async function measureTorch(
       String(v.warmup),
     ],
     ...["--input", String(v.input), "--classes", String(config.classes)],
-    ...["--threads", String(navigator.hardwareConcurrency)],
+    ...["--threads", String(navigator.hardwareConcurrency), "--channels-last"],
     ...(config.blocks ? ["--blocks", config.blocks.join(",")] : []),
   ];
   try {
@@ -175,7 +188,7 @@ async function measureTorch(
     const batch = Number(v["batch-size"]);
     return {
       backend: "pytorch",
-      backend_summary: `PyTorch ${r.torch} on the CPU, ${r.threads} threads`,
+      backend_summary: `PyTorch ${r.torch} on the CPU, ${r.threads} threads, channels-last`,
       model: config.model,
       network: "PyTorch reference",
       width: config.width,
@@ -187,6 +200,7 @@ async function measureTorch(
       train_steps_per_s: r.train_img_per_s / batch,
       eval_img_per_s: r.eval_img_per_s,
       augment_batches_per_s: NaN,
+      peak_rss_mib: r.peak_rss_mib,
     };
   } catch (e) {
     return { backend: "pytorch", error: (e as Error).message };
@@ -251,12 +265,13 @@ async function compare(v: FlagValues): Promise<number> {
     "train steps/s",
     "eval img/s",
     "augment batches/s",
+    "peak RSS MiB",
     "train ×",
     "eval ×",
   ]];
   for (const r of results) {
     if ("error" in r) {
-      rows.push([r.backend, "—", "—", "—", "—", "—", "—"]);
+      rows.push([r.backend, "—", "—", "—", "—", "—", "—", "—"]);
       continue;
     }
     rows.push([
@@ -265,6 +280,7 @@ async function compare(v: FlagValues): Promise<number> {
       fmt(r.train_steps_per_s),
       fmt(r.eval_img_per_s),
       fmt(r.augment_batches_per_s),
+      fmt(r.peak_rss_mib),
       fmt(r.train_img_per_s / base.train_img_per_s),
       fmt(r.eval_img_per_s / base.eval_img_per_s),
     ]);
@@ -304,6 +320,7 @@ export async function run(args: string[]): Promise<number> {
       "train steps/s",
       "eval img/s",
       "augment batches/s",
+      "peak RSS MiB",
     ],
     [
       r.backend,
@@ -313,6 +330,7 @@ export async function run(args: string[]): Promise<number> {
       fmt(r.train_steps_per_s),
       fmt(r.eval_img_per_s),
       fmt(r.augment_batches_per_s),
+      fmt(r.peak_rss_mib),
     ],
   ]));
   console.log(JSON.stringify(r));

@@ -3,7 +3,8 @@
  *
  * The loop reads as the sequence of callback hooks documented in `callback.ts`. Each training
  * step runs under `tf.tidy`: the loss of `net.apply(x, true)` (BatchNorm on batch statistics,
- * moving statistics updated) is differentiated with `tf.variableGrads`, the optimiser updates
+ * moving statistics updated) is differentiated with `variableGradsFreeing` (`tf.variableGrads`'s
+ * numbers, freeing activations as backpropagation passes them), the optimiser updates
  * the variables, and the step's loss and metric counts come back with one `data()` call.
  * Evaluation and prediction run `net.apply(x, false)` (BatchNorm on moving statistics).
  *
@@ -53,6 +54,7 @@ import {
 import { readTrainingCheckpoint, writeTrainingCheckpoint } from "./checkpoint_format.ts";
 import "./gradients.ts";
 import { DataLoader } from "./loader.ts";
+import { variableGradsFreeing } from "./backprop.ts";
 import { type LossFn, resolveLoss } from "./losses.ts";
 import { LRScheduler } from "./lr_scheduler.ts";
 import { type Metric, resolveMetric } from "./metrics.ts";
@@ -449,7 +451,7 @@ export class Model implements TrainingModel {
     const lossFn = this.#loss!;
     const packed = tf.tidy(() => {
       let counts: tf.Scalar[] = [];
-      const { value, grads } = tf.variableGrads(() => {
+      const { value, grads } = variableGradsFreeing(() => {
         const logits = asLogits(this.net.apply(images, true));
         // Kept past the gradient's inner scope; disposed right after stacking below.
         counts = this.#metrics.map((m) => tf.keep(m.correct(logits, labels)));
