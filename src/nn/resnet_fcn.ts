@@ -75,6 +75,18 @@ function plainRow(name: string, type: string, size: number, ch: number): LayerIn
   return { name, type, outputShape: [null, size, size, ch], params: 0 };
 }
 
+/**
+ * `f(t)`, then `t` disposed. Inside the network's `tf.tidy` every intermediate would otherwise
+ * live until the whole forward pass ends; disposed as soon as used, one that no gradient needs
+ * (a BatchNorm output before its ReLU, a residual sum) frees its memory at once, and one that a
+ * gradient saved keeps its data in the saved copy until backpropagation has passed it.
+ */
+function consume<T extends tf.Tensor, U>(t: T, f: (t: T) => U): U {
+  const out = f(t);
+  t.dispose();
+  return out;
+}
+
 /** Convs and BNs of one residual block, applied in sequence with ReLU between. */
 class ResidualBlock implements Block {
   readonly convs: Conv2d[];
@@ -131,13 +143,17 @@ class ResidualBlock implements Block {
     let y = x;
     const last = this.convs.length - 1;
     this.convs.forEach((c, i) => {
-      y = this.bns[i].apply(c.apply(y), training);
-      if (i < last) y = tf.relu(y);
+      const input = y;
+      y = consume(c.apply(input), (conv) => this.bns[i].apply(conv, training));
+      if (input !== x) input.dispose();
+      if (i < last) y = consume(y, tf.relu);
     });
     const identity = this.shortcut
-      ? this.shortcut.bn.apply(this.shortcut.conv.apply(x), training)
+      ? consume(this.shortcut.conv.apply(x), (conv) => this.shortcut!.bn.apply(conv, training))
       : x;
-    return tf.relu(tf.add(y, identity));
+    const sum = consume(y, (main) => tf.add(main, identity));
+    if (identity !== x) identity.dispose();
+    return consume(sum, (s) => tf.relu(s) as tf.Tensor4D);
   }
 
   variables(): NamedVariable[] {
@@ -246,8 +262,9 @@ class ResNetFCN implements Network {
       );
     }
     return tf.tidy(() => {
-      let y = tf.relu(this.#stemBn.apply(this.#stem.apply(x), training));
-      for (const b of this.#blocks) y = b.apply(y, training);
+      const stem = consume(this.#stem.apply(x), (conv) => this.#stemBn.apply(conv, training));
+      let y = consume(stem, tf.relu);
+      for (const b of this.#blocks) y = consume(y, (input) => b.apply(input, training));
       const out = this.#head2.apply(this.#head.apply(y));
       const [n, oh, ow, k] = out.shape;
       return oh === 1 && ow === 1 ? tf.reshape(out, [n, k]) : out;

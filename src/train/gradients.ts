@@ -99,7 +99,9 @@ const CONFIGS: tf.GradConfig[] = [
   unary(tf.Neg, (dy) => tf.neg(dy)),
   unary(tf.Cast, (dy) => dy.clone()),
   unary(tf.Identity, (dy) => dy.clone()),
-  unary(tf.Relu, (dy, x) => tf.mul(dy, f32(tf.step(x)))),
+  // From the output: relu(x) > 0 exactly where x > 0 (NaN stays NaN), and the output is kept for
+  // the next layer anyway, so the input (a BatchNorm output or a residual sum) is not kept.
+  unary(tf.Relu, (dy, y) => tf.mul(dy, f32(tf.step(y))), "output"),
   unary(tf.Square, (dy, x) => tf.mul(dy, tf.mul(f32(x), 2))),
   unary(tf.Sqrt, (dy, x) => tf.div(dy, tf.mul(tf.sqrt(f32(x)), 2))),
   unary(tf.Rsqrt, (dy, x) => tf.div(dy, tf.mul(tf.pow(x, 1.5), -2))),
