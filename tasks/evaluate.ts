@@ -16,14 +16,15 @@ import { BACKEND_FLAG, startBackend } from "./common.ts";
 import { checkDataRequest, DATASET_NAMES, type DatasetName, loadData } from "./data.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import {
-  CHECKPOINT_FLAG,
+  CHECKPOINT_OR_WEIGHTS_FLAGS,
   readCheckpointWeights,
+  readWeightsFile,
   resolveCheckpoint,
   runFileOf,
 } from "./run_file.ts";
 
 const FLAGS: FlagSpec[] = [
-  CHECKPOINT_FLAG,
+  ...CHECKPOINT_OR_WEIGHTS_FLAGS,
   {
     name: "dataset",
     type: "string",
@@ -69,8 +70,13 @@ export async function scoreLogits(
 export async function run(args: string[]): Promise<number> {
   const v = parseFlags("evaluate", "Evaluate a checkpoint on the test split.", FLAGS, args);
   if (!v) return 0;
-  const dir = await resolveCheckpoint(String(v.checkpoint));
-  const runFile = await runFileOf(dir);
+  if ((v.weights === undefined) === (v.checkpoint === undefined)) {
+    throw new UsageError("give exactly one of --checkpoint DIR or --weights FILE");
+  }
+  const dir = v.weights !== undefined
+    ? String(v.weights)
+    : await resolveCheckpoint(String(v.checkpoint));
+  const runFile = v.weights !== undefined ? null : await runFileOf(dir);
   const dataset = (v.dataset ?? runFile?.dataset) as DatasetName | undefined;
   if (dataset === undefined) {
     throw new UsageError(`${dir} has no run.json beside it to name its dataset: pass --dataset`);
@@ -81,7 +87,9 @@ export async function run(args: string[]): Promise<number> {
     limitEval: v["limit-eval"] as number | undefined,
   };
   checkDataRequest(request);
-  const { tensors, arch } = await readCheckpointWeights(dir);
+  const { tensors, arch } = v.weights !== undefined
+    ? await readWeightsFile(dir)
+    : await readCheckpointWeights(dir);
   await startBackend(v);
   const data = await loadData(request);
   if (data.imageShape[2] !== arch.inChannels || data.classNames.length !== arch.numClasses) {
@@ -92,7 +100,9 @@ export async function run(args: string[]): Promise<number> {
   }
   const model = new Model(resnetFCN(arch));
   try {
-    loadNetworkTensors(model.net, tensors, { source: `${dir}/model.safetensors` });
+    loadNetworkTensors(model.net, tensors, {
+      source: v.weights !== undefined ? dir : `${dir}/model.safetensors`,
+    });
     const loader = new DataLoader(data.test, {
       batchSize: Number(v["batch-size"]),
       shuffle: false,

@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { readNpy, writeNpy } from "../src/io/npy.ts";
-import { readSafetensors } from "../src/io/safetensors.ts";
+import { readWeights } from "../src/io/read_weights.ts";
 import { loadNetworkTensors } from "../src/io/weights.ts";
 import { inferResNetFCN } from "../src/nn/infer.ts";
 import { resnetFCN } from "../src/nn/resnet_fcn.ts";
@@ -19,7 +19,8 @@ const FLAGS: FlagSpec[] = [
     name: "weights",
     type: "string",
     existingPath: true,
-    help: "Weights (.safetensors, PyTorch names), or a checkpoint folder",
+    help: "Weights: .safetensors, PyTorch .pth/.pt or Paddle .pdparams (told apart by " +
+      "content), or a checkpoint folder",
   },
   {
     name: "checkpoint",
@@ -52,9 +53,7 @@ export async function run(args: string[]): Promise<number> {
   if ((v.weights === undefined) === (v.checkpoint === undefined)) {
     throw new UsageError("give exactly one of --weights FILE or --checkpoint DIR");
   }
-  let weightsPath = String(v.weights ?? v.checkpoint);
-  if ((await Deno.stat(weightsPath)).isDirectory) weightsPath += "/model.safetensors";
-  const { tensors } = await readSafetensors(weightsPath);
+  const { tensors, source: weightsPath } = await readWeights(String(v.weights ?? v.checkpoint));
   const arch = inferResNetFCN(new Map([...tensors].map(([k, t]) => [k, t.shape])));
   if (v.model && `resnet${arch.depth}` !== v.model) {
     throw new UsageError(

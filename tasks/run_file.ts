@@ -10,6 +10,7 @@
 import { dirname, join } from "node:path";
 import { atomicWriteFile } from "../src/io/atomic.ts";
 import { latestCheckpoint, readCheckpoint } from "../src/io/checkpoint.ts";
+import { readWeights } from "../src/io/read_weights.ts";
 import { decodeSafetensors, type HostTensor } from "../src/io/safetensors.ts";
 import { inferResNetFCN } from "../src/nn/infer.ts";
 import type { ResNetFCNOptions } from "../src/nn/resnet_fcn.ts";
@@ -105,3 +106,32 @@ export async function readCheckpointWeights(
   const arch = inferResNetFCN(new Map([...tensors].map(([k, t]) => [k, t.shape])));
   return { tensors, arch, network: metadata.network };
 }
+
+/** A weights file in any format `readWeights` knows, with the architecture it defines. */
+export async function readWeightsFile(
+  path: string,
+): Promise<{ tensors: Map<string, HostTensor>; arch: ResNetFCNOptions; network?: string }> {
+  const { tensors, metadata, source } = await readWeights(path);
+  let arch: ResNetFCNOptions;
+  try {
+    arch = inferResNetFCN(new Map([...tensors].map(([k, t]) => [k, t.shape])));
+  } catch (e) {
+    throw new Error(`${source}: ${(e as Error).message}`);
+  }
+  return { tensors, arch, network: metadata.network };
+}
+
+/** `--weights`: a weights file, the alternative to `--checkpoint`. */
+export const WEIGHTS_FLAG: FlagSpec = {
+  name: "weights",
+  type: "string",
+  existingPath: true,
+  help: "Weights file instead of --checkpoint: .safetensors, PyTorch .pth/.pt or Paddle " +
+    ".pdparams (told apart by content)",
+};
+
+/** `--checkpoint` where `--weights` may stand in for it. */
+export const CHECKPOINT_OR_WEIGHTS_FLAGS: FlagSpec[] = [
+  { ...CHECKPOINT_FLAG, required: false },
+  WEIGHTS_FLAG,
+];

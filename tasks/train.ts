@@ -12,9 +12,11 @@
  * @module
  */
 import { join } from "node:path";
-import { findResumePoint, readCheckpoint } from "../src/io/checkpoint.ts";
-import { decodeSafetensors } from "../src/io/safetensors.ts";
-import { loadNetworkTensors } from "../src/io/weights.ts";
+import { findResumePoint } from "../src/io/checkpoint.ts";
+import { describeInit, initFromTensors } from "../src/io/init_weights.ts";
+import { pretrainedWeights } from "../src/io/pretrained.ts";
+import { readWeights } from "../src/io/read_weights.ts";
+import { RESNET_BLOCKS } from "../src/nn/resnet_fcn.ts";
 import { Callback, type Logs } from "../src/train/callback.ts";
 import { DataLoader } from "../src/train/loader.ts";
 import { Model } from "../src/train/model.ts";
@@ -184,8 +186,19 @@ export function trainFlags(d: TrainDefaults): FlagSpec[] {
       name: "init-weights",
       type: "string",
       existingPath: true,
-      help:
-        "Start from these weights (.safetensors or a checkpoint folder); optimiser starts fresh",
+      help: "Start from these weights (.safetensors, PyTorch .pth/.pt, Paddle .pdparams, or a " +
+        "checkpoint folder; told apart by content); fc.* dropped, a missing head stays fresh; " +
+        "optimiser starts fresh",
+    },
+    {
+      name: "pretrained",
+      type: "boolean",
+      help: "Start from the ImageNet weights of --model (downloaded into the cache folder)",
+    },
+    {
+      name: "init-weights-partial",
+      type: "boolean",
+      help: "Let --init-weights/--pretrained leave missing or misfitting tensors fresh (listed)",
     },
     BACKEND_FLAG,
     {
@@ -270,6 +283,7 @@ async function check(v: FlagValues, saveDir: string): Promise<string | undefined
   if (v.resume !== undefined && v["init-weights"] !== undefined) {
     throw new UsageError("give --resume or --init-weights, not both");
   }
+  checkPretrainedRequest(v);
   if (v.resume === "latest") {
     const point = await findResumePoint(saveDir);
     for (const s of point.skipped) console.error(`skipping damaged ${s.dir}: ${s.problem}`);
@@ -290,18 +304,30 @@ async function check(v: FlagValues, saveDir: string): Promise<string | undefined
   return undefined;
 }
 
-async function initWeights(model: Model, path: string): Promise<void> {
-  let bytes: Uint8Array | undefined;
-  let source = path;
-  if ((await Deno.stat(path)).isFile) {
-    bytes = await Deno.readFile(path);
-  } else {
-    // A checkpoint folder: its weights only, so the step count and optimiser start fresh.
-    source = `${path}/model.safetensors`;
-    bytes = (await readCheckpoint(path)).files["model.safetensors"];
-    if (bytes === undefined) throw new Error(`--init-weights ${path}: no model.safetensors in it`);
+/** `--pretrained` and `--init-weights-partial` fit the rest of the command line. */
+function checkPretrainedRequest(v: FlagValues): void {
+  if (v["init-weights-partial"] && v["init-weights"] === undefined && !v.pretrained) {
+    throw new UsageError("--init-weights-partial needs --init-weights or --pretrained");
   }
-  loadNetworkTensors(model.net, decodeSafetensors(bytes, source).tensors, { source });
+  if (!v.pretrained) return;
+  if (v["init-weights"] !== undefined || v.resume !== undefined) {
+    throw new UsageError("give --pretrained, --init-weights or --resume, only one");
+  }
+  const blocks = parseBlocks(v.blocks);
+  const own = RESNET_BLOCKS[modelDepth(String(v.model))];
+  if (Number(v.width) !== 64 || (blocks && blocks.join(",") !== own.join(","))) {
+    throw new UsageError(
+      `--pretrained needs the published network: --width 64 and blocks ${own.join(",")} ` +
+        `(got width ${v.width}, blocks ${blocks?.join(",") ?? own.join(",")})`,
+    );
+  }
+}
+
+/** Loads a starting point (a checkpoint folder gives its weights only: step and optimiser start fresh). */
+async function initWeights(model: Model, path: string, partial: boolean): Promise<void> {
+  const { tensors, source } = await readWeights(path);
+  const report = initFromTensors(model.net, tensors, { source, partial });
+  for (const line of describeInit(report)) console.log(line);
 }
 
 function formatSettings(rows: [string, unknown][]): string {
@@ -334,6 +360,9 @@ export async function train(
     .replace(/\/+$/, "");
   const logDir = String(v["log-dir"]).replace(/\/+$/, "");
   const resumeFrom = await check(v, saveDir);
+  const initFrom = v.pretrained
+    ? await pretrainedWeights(modelDepth(draft.model))
+    : v["init-weights"] as string | undefined;
   const seed = Number(v.seed);
   const epochs = Number(v.epochs);
   const batchSize = Number(v["batch-size"]);
@@ -378,7 +407,9 @@ export async function train(
       loss: "softmax_cross_entropy",
       metrics: ["acc_top1", "acc_top5"],
     });
-    if (v["init-weights"] !== undefined) await initWeights(model, String(v["init-weights"]));
+    if (initFrom !== undefined) {
+      await initWeights(model, initFrom, v["init-weights-partial"] === true);
+    }
     const trainLoader = new DataLoader(data.train, {
       batchSize,
       shuffle: true,
@@ -432,7 +463,7 @@ export async function train(
       ["seed", seed],
       ["checkpoints", `${saveDir}/ every ${v["save-freq"]} epoch(s), and final`],
       ["scalar log", logFile],
-      ["resume", resumeFrom ?? (v["init-weights"] ? `weights from ${v["init-weights"]}` : "no")],
+      ["resume", resumeFrom ?? (initFrom ? `weights from ${initFrom}` : "no")],
       ["callbacks", [...callbacks.map((c) => c.constructor.name), "ProgressBar"].join(", ")],
       ["on Ctrl-C", `a checkpoint of the last step, then: ${resumeCommand}`],
       ["plugins", (v.plugin as string[]).join(", ") || "none"],

@@ -21,8 +21,8 @@ import type { Network } from "../nn/network.ts";
 import type { HostTensor } from "./host_tensor.ts";
 import {
   fileShape,
-  type LoadReport,
   loadNetworkTensors,
+  type LoadReport,
   type WeightMismatch,
   WeightsMismatchError,
 } from "./weights.ts";

@@ -21,14 +21,13 @@
  */
 import { atomicWriteFile } from "./atomic.ts";
 import { FormatError } from "./errors.ts";
-import { assertHostTensor, type HostTensor, littleEndianBytes, type StoredType } from "./host_tensor.ts";
 import {
-  latin1Bytes,
-  parsePickle,
-  PickleCall,
-  PickleGlobal,
-  type PickleValue,
-} from "./pickle.ts";
+  assertHostTensor,
+  type HostTensor,
+  littleEndianBytes,
+  type StoredType,
+} from "./host_tensor.ts";
+import { latin1Bytes, parsePickle, PickleCall, PickleGlobal, type PickleValue } from "./pickle.ts";
 import { contiguousStrides, gatherStrided } from "./strided.ts";
 
 /** The globals a pickled dict of numpy arrays names; nothing else is accepted. */
@@ -116,7 +115,8 @@ function asBytes(v: PickleValue, bad: (p: string) => FormatError): Uint8Array {
 }
 
 function isIntList(v: PickleValue): v is number[] {
-  return Array.isArray(v) && v.every((d) => typeof d === "number" && Number.isSafeInteger(d) && d >= 0);
+  return Array.isArray(v) &&
+    v.every((d) => typeof d === "number" && Number.isSafeInteger(d) && d >= 0);
 }
 
 /**
@@ -156,7 +156,9 @@ function numpyArray(v: PickleValue, source: string, label: string): HostTensor {
   }
   const expected = shape.reduce((n, d) => n * d, 1) * Number(code.slice(1));
   if (bytes.length !== expected) {
-    throw bad(`numpy array of shape (${shape}) ${code} holds ${bytes.length} bytes, not ${expected}`);
+    throw bad(
+      `numpy array of shape (${shape}) ${code} holds ${bytes.length} bytes, not ${expected}`,
+    );
   }
   return gatherStrided(bytes, {
     stored,

@@ -422,7 +422,9 @@ export function parsePickle(bytes: Uint8Array, opts: ParsePickleOptions): Parsed
         const args = pop();
         const fn = pop();
         if (!(fn instanceof PickleGlobal)) throw bad("REDUCE of something that is not a global");
-        if (!Array.isArray(args)) throw bad(`REDUCE of ${fn.qualifiedName} without an argument tuple`);
+        if (!Array.isArray(args)) {
+          throw bad(`REDUCE of ${fn.qualifiedName} without an argument tuple`);
+        }
         stack.push(new PickleCall(fn, args));
         break;
       }

@@ -238,7 +238,9 @@ function decodeLegacyPth(bytes: Uint8Array, source: string): Map<string, HostTen
     storages.set(key, bytes.subarray(at, at + length));
     at += length;
   }
-  if (at !== bytes.length) throw bad(`${bytes.length - at} unexpected bytes after the last storage`);
+  if (at !== bytes.length) {
+    throw bad(`${bytes.length - at} unexpected bytes after the last storage`);
+  }
   return stateDict(main.value, storages, littleEndian, source);
 }
 

@@ -57,7 +57,9 @@ export function crc32(bytes: Uint8Array): number {
 }
 
 async function inflateRaw(bytes: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([bytes.slice()]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
+  const stream = new Blob([bytes.slice()]).stream().pipeThrough(
+    new DecompressionStream("deflate-raw"),
+  );
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
