@@ -199,8 +199,9 @@ export function parsePickle(bytes: Uint8Array, opts: ParsePickleOptions): Parsed
     return text;
   };
   const text = (n: number) => {
+    const raw = take(n);
     try {
-      return utf8.decode(take(n));
+      return utf8.decode(raw);
     } catch {
       throw bad("string is not valid UTF-8");
     }
