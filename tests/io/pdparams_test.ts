@@ -173,6 +173,6 @@ Deno.test("a .pdparams entry that is not an array is an error naming it", () => 
   );
   assert.throws(
     () => decodePdparams(bytes, "w.pdparams"),
-    /^w\.pdparams: 'conv1\.weight': is not a numpy array$/,
+    /^FormatError: w\.pdparams: 'conv1\.weight': is not a numpy array$/,
   );
 });
