@@ -107,11 +107,17 @@ export async function readCheckpointWeights(
   return { tensors, arch, network: metadata.network };
 }
 
-/** A weights file in any format `readWeights` knows, with the architecture it defines. */
+/**
+ * A weights file in any format `readWeights` knows, with the architecture it defines. PyTorch's
+ * BatchNorm step counters (`*.num_batches_tracked`), which no other framework keeps, are left out.
+ */
 export async function readWeightsFile(
   path: string,
 ): Promise<{ tensors: Map<string, HostTensor>; arch: ResNetFCNOptions; network?: string }> {
   const { tensors, metadata, source } = await readWeights(path);
+  for (const name of [...tensors.keys()]) {
+    if (name.endsWith(".num_batches_tracked")) tensors.delete(name);
+  }
   let arch: ResNetFCNOptions;
   try {
     arch = inferResNetFCN(new Map([...tensors].map(([k, t]) => [k, t.shape])));

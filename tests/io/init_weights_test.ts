@@ -95,6 +95,9 @@ Deno.test("a full file of another class count loads its head only when it fits",
   assert.deepEqual(await networkTensors(same), file);
   same.dispose();
   const other = small(2, 3);
-  assert.throws(() => initFromTensors(other, file), /mismatch final_conv2\.weight: file float32 \[5, 32, 1, 1\], network expects float32 \[3, 32, 1, 1\]/);
+  assert.throws(
+    () => initFromTensors(other, file),
+    /mismatch final_conv2\.weight: file float32 \[5, 32, 1, 1\], network expects float32 \[3, 32, 1, 1\]/,
+  );
   other.dispose();
 });
