@@ -21,14 +21,18 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `trainer <args>` with `deno run -A tasks/main.ts` in `cwd`. */
-export async function runCli(args: string[], cwd: string): Promise<CliResult> {
+/** Runs `trainer <args>` with `deno run -A tasks/main.ts` in `cwd`, `env` added to ours. */
+export async function runCli(
+  args: string[],
+  cwd: string,
+  env: Record<string, string> = {},
+): Promise<CliResult> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", MAIN, ...args],
     cwd,
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
   }).output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
