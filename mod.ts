@@ -216,3 +216,55 @@ export {
   type SkippedCheckpoint,
   writeCheckpoint,
 } from "./src/io/checkpoint.ts";
+
+// Weights from PyTorch and Paddle: one reader for every format, the restricted unpickler,
+// starting from a backbone, and the published ImageNet weights.
+export {
+  decodeWeights,
+  detectWeightsFormat,
+  readWeights,
+  type WeightsFile,
+  type WeightsFormat,
+} from "./src/io/read_weights.ts";
+export { decodePth, TORCH_GLOBALS } from "./src/io/pth.ts";
+export {
+  decodePdparams,
+  encodePdparams,
+  fromPaddleName,
+  NUMPY_GLOBALS,
+  toPaddleName,
+  writePdparams,
+} from "./src/io/pdparams.ts";
+export {
+  type ParsedPickle,
+  parsePickle,
+  type ParsePickleOptions,
+  PickleCall,
+  PickleGlobal,
+  PicklePersistent,
+  PickleRefusedError,
+  type PickleValue,
+} from "./src/io/pickle.ts";
+export {
+  CLASSIFIER_PREFIX,
+  describeInit,
+  HEAD_PREFIXES,
+  initFromTensors,
+  type InitOptions,
+  type InitReport,
+} from "./src/io/init_weights.ts";
+export {
+  PRETRAINED,
+  PRETRAINED_BASE_URL,
+  PRETRAINED_URL_ENV,
+  type PretrainedFile,
+  PretrainedNotFoundError,
+  type PretrainedOptions,
+  pretrainedWeights,
+} from "./src/io/pretrained.ts";
+export {
+  defaultCacheDir,
+  downloadFile,
+  type DownloadFileOptions,
+  md5File,
+} from "./src/io/download.ts";
