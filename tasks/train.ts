@@ -186,9 +186,8 @@ export function trainFlags(d: TrainDefaults): FlagSpec[] {
       name: "init-weights",
       type: "string",
       existingPath: true,
-      help: "Start from these weights (.safetensors, PyTorch .pth/.pt, Paddle .pdparams, or a " +
-        "checkpoint folder; told apart by content); fc.* dropped, a missing head stays fresh; " +
-        "optimiser starts fresh",
+      help: "Start from these weights: .safetensors, .pth/.pt, .pdparams or a checkpoint " +
+        "folder (fc.* dropped, a missing head stays fresh); optimiser starts fresh",
     },
     {
       name: "pretrained",

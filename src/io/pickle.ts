@@ -73,7 +73,7 @@ export class PicklePersistent {
 /**
  * What a parsed pickle holds: Python `None` → `null`, bool, int (`bigint` beyond 2⁵³), float,
  * str (protocol-0 byte strings decoded as Latin-1, as Python's `encoding="latin1"` does),
- * bytes → `Uint8Array`, list and tuple → array, dict → `Map`, and the recorded
+ * bytes → `Uint8Array` (a view into the parsed buffer, not a copy), list and tuple → array, dict → `Map`, and the recorded
  * {@link PickleGlobal}, {@link PickleCall} and {@link PicklePersistent}.
  */
 export type PickleValue =
@@ -355,13 +355,13 @@ export function parsePickle(bytes: Uint8Array, opts: ParsePickleOptions): Parsed
         stack.push(text(u64()));
         break;
       case 0x42: // BINBYTES
-        stack.push(take(u32()).slice());
+        stack.push(take(u32()));
         break;
       case 0x43: // SHORT_BINBYTES
-        stack.push(take(u8()).slice());
+        stack.push(take(u8()));
         break;
       case 0x8e: // BINBYTES8
-        stack.push(take(u64()).slice());
+        stack.push(take(u64()));
         break;
       case 0x54: // BINSTRING (Python 2 str)
         stack.push(latin1.decode(take(u32())));
