@@ -150,6 +150,14 @@ Deno.test("train starts from an ImageNet-style .pdparams; export writes .pdparam
     );
     assert.equal(ev.code, 0, show(ev));
     assert.match(ev.stdout, /^evaluate: ResNet18-FCN\S* from out\.pdparams$/m);
+
+    const back = await runCli(
+      ["export", "--weights", "out.pdparams", "--output", "back.safetensors"],
+      cwd,
+    );
+    assert.equal(back.code, 0, show(back));
+    const converted = decodeSafetensors(await Deno.readFile(join(cwd, "back.safetensors")));
+    assert.deepEqual(converted.tensors, original.tensors);
   } finally {
     await Deno.remove(cwd, { recursive: true });
   }
