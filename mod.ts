@@ -236,6 +236,7 @@ export {
   writePdparams,
 } from "./src/io/pdparams.ts";
 export {
+  dictEntries,
   type ParsedPickle,
   parsePickle,
   type ParsePickleOptions,

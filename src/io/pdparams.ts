@@ -27,7 +27,14 @@ import {
   littleEndianBytes,
   type StoredType,
 } from "./host_tensor.ts";
-import { latin1Bytes, parsePickle, PickleCall, PickleGlobal, type PickleValue } from "./pickle.ts";
+import {
+  dictEntries,
+  latin1Bytes,
+  parsePickle,
+  PickleCall,
+  PickleGlobal,
+  type PickleValue,
+} from "./pickle.ts";
 import { contiguousStrides, gatherStrided } from "./strided.ts";
 
 /** The globals a pickled dict of numpy arrays names; nothing else is accepted. */
@@ -173,17 +180,6 @@ function numpyArray(v: PickleValue, source: string, label: string): HostTensor {
 
 function isLittleEndianHost(): boolean {
   return new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-}
-
-/** The key/value pairs of a pickled dict or OrderedDict. */
-export function dictEntries(
-  v: PickleValue,
-  source: string,
-  what: string,
-): [PickleValue, PickleValue][] {
-  if (v instanceof Map) return [...v];
-  if (isCallOf(v, "collections.OrderedDict") && v.args.length === 0) return v.dictItems;
-  throw new FormatError(source, `${what} is not a dict`);
 }
 
 /**

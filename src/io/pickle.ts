@@ -464,3 +464,24 @@ export function latin1Bytes(s: string): Uint8Array {
   }
   return out;
 }
+
+/**
+ * The key/value pairs of a pickled `dict` or `collections.OrderedDict()` (whose items the pickle
+ * sets after the recorded call).
+ *
+ * @throws {FormatError} naming `source` and `what` for anything else.
+ */
+export function dictEntries(
+  v: PickleValue,
+  source: string,
+  what: string,
+): [PickleValue, PickleValue][] {
+  if (v instanceof Map) return [...v];
+  if (
+    v instanceof PickleCall && v.fn.qualifiedName === "collections.OrderedDict" &&
+    v.args.length === 0
+  ) {
+    return v.dictItems;
+  }
+  throw new FormatError(source, `${what} is not a dict`);
+}

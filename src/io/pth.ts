@@ -19,8 +19,8 @@
  */
 import { FormatError } from "./errors.ts";
 import { type HostTensor, STORED_SIZE, type StoredType } from "./host_tensor.ts";
-import { dictEntries } from "./pdparams.ts";
 import {
+  dictEntries,
   parsePickle,
   PickleCall,
   PickleGlobal,
