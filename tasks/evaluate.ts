@@ -79,7 +79,11 @@ export async function run(args: string[]): Promise<number> {
   const runFile = v.weights !== undefined ? null : await runFileOf(dir);
   const dataset = (v.dataset ?? runFile?.dataset) as DatasetName | undefined;
   if (dataset === undefined) {
-    throw new UsageError(`${dir} has no run.json beside it to name its dataset: pass --dataset`);
+    throw new UsageError(
+      v.weights !== undefined
+        ? "--weights needs --dataset: a weights file does not say what it was trained on"
+        : `${dir} has no run.json beside it to name its dataset: pass --dataset`,
+    );
   }
   const request = {
     dataset,

@@ -99,6 +99,12 @@ Deno.test("every bad command line exits non-zero with a one-line reason and writ
       /give exactly one of --checkpoint DIR or --weights FILE/,
     ],
     ["evaluate: missing checkpoint", ["evaluate", "--checkpoint", "gone"], /no such file.*gone/],
+    ["evaluate: weights, no dataset", ["evaluate", "--weights", "."], /--weights needs --dataset/],
+    [
+      "evaluate: both --checkpoint and --weights",
+      ["evaluate", "--checkpoint", ".", "--weights", "."],
+      /give exactly one of --checkpoint DIR or --weights FILE/,
+    ],
     [
       "evaluate: folder without checkpoints",
       ["evaluate", "--checkpoint", "."],
