@@ -234,6 +234,7 @@ export {
   CHECKPOINT_WEIGHTS_FILE,
   type DecodedWeights,
   decodeWeights,
+  detectWeightsFormat,
   readWeights,
   WEIGHT_FORMATS,
   type WeightsFile,
@@ -254,3 +255,49 @@ export {
   type SkippedCheckpoint,
   writeCheckpoint,
 } from "./src/io/checkpoint.ts";
+
+// Weights from PyTorch and Paddle (read through `readWeights` above): the restricted unpickler,
+// starting from a backbone, and the published ImageNet weights.
+export { decodePth, TORCH_GLOBALS } from "./src/io/pth.ts";
+export {
+  decodePdparams,
+  encodePdparams,
+  fromPaddleName,
+  NUMPY_GLOBALS,
+  toPaddleName,
+  writePdparams,
+} from "./src/io/pdparams.ts";
+export {
+  dictEntries,
+  type ParsedPickle,
+  parsePickle,
+  type ParsePickleOptions,
+  PickleCall,
+  PickleGlobal,
+  PicklePersistent,
+  PickleRefusedError,
+  type PickleValue,
+} from "./src/io/pickle.ts";
+export {
+  CLASSIFIER_PREFIX,
+  describeInit,
+  HEAD_PREFIXES,
+  initFromTensors,
+  type InitOptions,
+  type InitReport,
+} from "./src/io/init_weights.ts";
+export {
+  PRETRAINED,
+  PRETRAINED_BASE_URL,
+  PRETRAINED_URL_ENV,
+  type PretrainedFile,
+  PretrainedNotFoundError,
+  type PretrainedOptions,
+  pretrainedWeights,
+} from "./src/io/pretrained.ts";
+export {
+  defaultCacheDir,
+  downloadFile,
+  type DownloadFileOptions,
+  md5File,
+} from "./src/io/download.ts";

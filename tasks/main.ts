@@ -27,7 +27,7 @@ const COMMANDS: Record<string, [Command, string]> = {
     "Loss, top-1/top-5 and per-class accuracy of a checkpoint on the test split",
   ],
   predict: [predict, "Run a trained network on a .npy batch and write logits or heatmaps"],
-  export: [exporter, "Write a checkpoint's weights as one .safetensors file (PyTorch names)"],
+  export: [exporter, "Write a checkpoint's weights as .safetensors (PyTorch names) or .pdparams"],
   bench: [bench, "Training and evaluation images per second; --compare runs several backends"],
   doctor: [doctor, "Show versions, WebGPU adapters, the chosen backend and kernel checks"],
   summary: [summary, "Print a network's layers and parameter counts"],

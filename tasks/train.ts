@@ -17,8 +17,10 @@
 import { join } from "node:path";
 import { BACKEND_CHOICES, type BackendChoice, type BackendReport } from "../src/backend/select.ts";
 import { findResumePoint } from "../src/io/checkpoint.ts";
+import { describeInit, initFromTensors } from "../src/io/init_weights.ts";
+import { pretrainedWeights } from "../src/io/pretrained.ts";
 import { readWeights } from "../src/io/read_weights.ts";
-import { loadNetworkTensors } from "../src/io/weights.ts";
+import { RESNET_BLOCKS } from "../src/nn/resnet_fcn.ts";
 import { Callback, type Logs } from "../src/train/callback.ts";
 import { describeFailure, ExitCode } from "../src/train/errors.ts";
 import { DataLoader } from "../src/train/loader.ts";
@@ -189,8 +191,18 @@ export function trainFlags(d: TrainDefaults): FlagSpec[] {
       name: "init-weights",
       type: "string",
       existingPath: true,
-      help:
-        "Start from these weights (.safetensors or a checkpoint folder); optimiser starts fresh",
+      help: "Start from these weights: .safetensors, .pth/.pt, .pdparams or a checkpoint " +
+        "folder (fc.* dropped, a missing head stays fresh); optimiser starts fresh",
+    },
+    {
+      name: "pretrained",
+      type: "boolean",
+      help: "Start from the ImageNet weights of --model (downloaded into the cache folder)",
+    },
+    {
+      name: "init-weights-partial",
+      type: "boolean",
+      help: "Let --init-weights/--pretrained leave missing or misfitting tensors fresh (listed)",
     },
     BACKEND_FLAG,
     {
@@ -262,8 +274,12 @@ export interface TrainConfig {
   logDir: string;
   /** The checkpoint folder `--resume` resolved to (`latest` looked up), if any. */
   resumeFrom?: string;
-  /** `--init-weights`, if given. */
+  /** `--init-weights`, if given (after `buildTraining`: the `--pretrained` file too). */
   initWeights?: string;
+  /** `--pretrained`: start from the published ImageNet weights of the model. */
+  pretrained: boolean;
+  /** `--init-weights-partial`: missing or misfitting starting tensors stay fresh. */
+  initWeightsPartial: boolean;
   /** `--backend`. */
   backend: BackendChoice;
   /** `--seed`. */
@@ -330,6 +346,33 @@ async function resumePoint(resume: string, saveDir: string): Promise<string> {
   return resume;
 }
 
+/** `--pretrained` and `--init-weights-partial` fit the rest of the command line. */
+function checkPretrainedRequest(
+  r: {
+    model: ModelConfig;
+    pretrained: boolean;
+    initWeights?: string;
+    initWeightsPartial: boolean;
+    resume?: string;
+  },
+): void {
+  if (r.initWeightsPartial && r.initWeights === undefined && !r.pretrained) {
+    throw new UsageError("--init-weights-partial needs --init-weights or --pretrained");
+  }
+  if (!r.pretrained) return;
+  if (r.initWeights !== undefined || r.resume !== undefined) {
+    throw new UsageError("give --pretrained, --init-weights or --resume, only one");
+  }
+  const { width, blocks } = r.model;
+  const own = RESNET_BLOCKS[modelDepth(r.model.model)];
+  if (width !== 64 || (blocks && blocks.join(",") !== own.join(","))) {
+    throw new UsageError(
+      `--pretrained needs the published network: --width 64 and blocks ${own.join(",")} ` +
+        `(got width ${width}, blocks ${blocks?.join(",") ?? own.join(",")})`,
+    );
+  }
+}
+
 /**
  * Parses and checks a training command line with the given defaults, loading nothing (the
  * `--resume latest` lookup aside). Resolves to null after `--help`. Throws
@@ -365,6 +408,9 @@ export async function parseTrainArgs(
   if (resume !== undefined && initWeights !== undefined) {
     throw new UsageError("give --resume or --init-weights, not both");
   }
+  const pretrained = f.boolean("pretrained");
+  const initWeightsPartial = f.boolean("init-weights-partial");
+  checkPretrainedRequest({ model, pretrained, initWeights, initWeightsPartial, resume });
   const resumeFrom = resume === undefined ? undefined : await resumePoint(resume, saveDir);
   return {
     command,
@@ -383,6 +429,8 @@ export async function parseTrainArgs(
     logDir: f.string("log-dir").replace(/\/+$/, ""),
     resumeFrom,
     initWeights,
+    pretrained,
+    initWeightsPartial,
     backend: f.choice("backend", BACKEND_CHOICES),
     seed: f.number("seed"),
     limitTrain: f.optionalNumber("limit-train"),
@@ -418,10 +466,15 @@ export interface TrainingRun {
   callbacks: Callback[];
 }
 
-/** Loads `path`'s weights (a weights file, or a checkpoint folder's weights only) into `model`. */
-async function initWeights(model: Model, path: string): Promise<void> {
+/**
+ * Loads a starting point into `model`: a weights file in any format, or a checkpoint folder's
+ * weights only (step and optimiser start fresh). `partial` lets missing or misfitting tensors
+ * stay fresh (listed).
+ */
+async function initWeights(model: Model, path: string, partial: boolean): Promise<void> {
   const { tensors, source } = await readWeights(path);
-  loadNetworkTensors(model.net, tensors, { source });
+  const report = initFromTensors(model.net, tensors, { source, partial });
+  for (const line of describeInit(report)) console.log(line);
 }
 
 /**
@@ -434,6 +487,10 @@ export async function buildTraining(
   extraCallbacks: Callback[] = [],
 ): Promise<TrainingRun> {
   const { command, seed, batchSize, saveDir, logDir } = config;
+  // The published weights are fetched (or found in the cache) before anything heavy starts.
+  const initFrom = config.pretrained
+    ? await pretrainedWeights(modelDepth(config.model.model))
+    : config.initWeights;
   const plugins = await loadPlugins(config.plugins, {
     command,
     ...Object.fromEntries(
@@ -453,6 +510,7 @@ export async function buildTraining(
   });
   const built: TrainConfig = {
     ...config,
+    initWeights: initFrom,
     model: { ...config.model, classes: data.classNames.length, inChannels: data.imageShape[2] },
   };
   const model = new Model(buildNetwork(built.model, seed));
@@ -470,7 +528,7 @@ export async function buildTraining(
       loss: "softmax_cross_entropy",
       metrics: ["acc_top1", "acc_top5"],
     });
-    if (config.initWeights !== undefined) await initWeights(model, config.initWeights);
+    if (initFrom !== undefined) await initWeights(model, initFrom, config.initWeightsPartial);
     const previous = config.resumeFrom === undefined ? null : await readRunFile(saveDir);
     const stamp = new Date().toISOString().replaceAll(":", "-");
     const logFile = previous?.logFile.startsWith(`${logDir}/`)
