@@ -23,6 +23,8 @@ import { warmupCosine } from "../src/train/schedules.ts";
 import { LRScheduler } from "../plugins/lr_scheduler.ts";
 import { ModelCheckpoint } from "../plugins/model_checkpoint.ts";
 import { ScalarLog } from "../plugins/scalar_log.ts";
+import { TrainingReport } from "../plugins/training_report.ts";
+import { LOG_FORMAT_FLAG, parseLogFormats } from "./log_formats.ts";
 import { TerminateOnNaN } from "../plugins/terminate_on_nan.ts";
 import { DeviceGuard } from "../plugins/device_guard.ts";
 import { GracefulStop } from "../plugins/graceful_stop.ts";
@@ -174,6 +176,7 @@ export function trainFlags(d: TrainDefaults): FlagSpec[] {
       default: d.logDir,
       help: "Folder of the scalar log (JSONL)",
     },
+    LOG_FORMAT_FLAG,
     {
       name: "resume",
       type: "string",
@@ -267,6 +270,7 @@ async function check(v: FlagValues, saveDir: string): Promise<string | undefined
     data: v.data as string | undefined,
   });
   checkPluginFiles(v.plugin as string[]);
+  parseLogFormats(v["log-format"]);
   if (v.resume !== undefined && v["init-weights"] !== undefined) {
     throw new UsageError("give --resume or --init-weights, not both");
   }
@@ -404,7 +408,12 @@ export async function train(
       new DeviceGuard(),
       new LRScheduler(),
       new TerminateOnNaN({ resumeCommand }),
-      new ScalarLog({ file: logFile }),
+      new ScalarLog({
+        file: logFile,
+        formats: parseLogFormats(v["log-format"]),
+        runFile: join(saveDir, "run.json"),
+      }),
+      new TrainingReport({ saveDir, classNames: data.classNames, evalData: evalLoader, logFile }),
       new ModelCheckpoint({ saveDir, saveFreq: Number(v["save-freq"]) }),
       new GracefulStop({ saveDir, resumeCommand }),
       ...extraCallbacks,
@@ -464,6 +473,9 @@ export async function train(
     }
     console.log(`checkpoints: ${saveDir}/ (last: ${model.lastCheckpoint ?? "none written"})`);
     console.log(`scalar log:  ${logFile}`);
+    console.log(
+      `report:      ${saveDir}/report.html (curves: deno task board --log-dir ${logDir})`,
+    );
     return { history, saveDir, logFile, exitCode: model.stopReason?.exitCode ?? ExitCode.ok };
   } finally {
     model.dispose();
