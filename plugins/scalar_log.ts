@@ -9,7 +9,7 @@
  *   number from 0.
  *
  * A new run writes `<logDir>/scalars-<ISO time>-<pid>.jsonl`. Beside it, in the run's own folder
- * (the JSONL path without `.jsonl`, since both viewers take one folder per run), the same tags and
+ * (`.jsonl` replaced by `.logs`, since both viewers take one folder per run), the same tags and
  * steps go to a TensorBoard event file (`events.out.tfevents.<time>.<host>`) and a VisualDL log
  * (`vdlrecords.<time>.log`); `formats` picks which of the three are written. The binary files are
  * written once per step and forced to disk after every epoch and when training ends.
@@ -34,7 +34,7 @@
 import { dirname } from "node:path";
 import { Callback, type Logs } from "../src/train/callback.ts";
 import { atomicWriteFile } from "../src/io/atomic.ts";
-import { RecordLog } from "../src/io/record_log.ts";
+import { RecordLog, runFolderOf } from "../src/io/record_log.ts";
 import { TFEVENTS } from "../src/io/tfevents.ts";
 import { VDLRECORDS } from "../src/io/vdlrecords.ts";
 
@@ -113,7 +113,7 @@ export class ScalarLog extends Callback {
       this.#out = await Deno.open(path, { append: true, create: true });
       this.path = path;
     }
-    const runDir = path.replace(/\.jsonl$/, "");
+    const runDir = runFolderOf(path);
     this.runDir = runDir;
     const opts = { wallTime: this.#clock(), keep: resumed ? keepUpTo(step, epoch) : undefined };
     if (this.#formats.has("tensorboard")) {

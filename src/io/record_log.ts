@@ -23,6 +23,15 @@
 import { join } from "node:path";
 import { atomicWriteFile } from "./atomic.ts";
 
+/**
+ * The run folder of a JSONL scalar log: its path with `.jsonl` replaced by `.logs`
+ * (`vis_logs/scalars-X.jsonl` → `vis_logs/scalars-X.logs`). A suffix, so that a log named like a
+ * sibling folder (a save folder `out/run` beside `out/run.jsonl`) never writes into that folder.
+ */
+export function runFolderOf(jsonlPath: string): string {
+  return jsonlPath.replace(/\.jsonl$/, "") + ".logs";
+}
+
 /** How one file format names, frames and encodes its records. */
 export interface RecordFormat {
   /** Short name for messages, e.g. `TensorBoard event file`. */

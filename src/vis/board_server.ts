@@ -6,7 +6,7 @@
  * Routes (GET only):
  * - `/`: the page; `/uplot.js`, `/uplot.css`: uPlot, embedded (works offline);
  * - `/api/runs`: `[{ name, log, size, settings }]` for every `*.jsonl` under the folder (four
- *   levels deep at most); `settings` is the run folder's `run.json` (`<log without .jsonl>/`),
+ *   levels deep at most); `settings` is the run folder's `run.json` (`<log without .jsonl>.logs/`),
  *   copied there by the scalar log, or null;
  * - `/logs/<path>?from=N`: the file's bytes from offset N, with its size in `X-File-Size` (a
  *   size below the page's offset means the file was rewritten, e.g. trimmed by a resumed run).
@@ -24,6 +24,7 @@
  * @module
  */
 import { join, relative, sep } from "node:path";
+import { runFolderOf } from "../io/record_log.ts";
 import { UPLOT_CSS, UPLOT_JS } from "./board_assets.ts";
 import { boardPage } from "./board_page.ts";
 
@@ -127,7 +128,7 @@ export async function listRuns(root: string): Promise<BoardRun[]> {
         const name = log.replace(/\.jsonl$/, "");
         let settings: unknown = null;
         try {
-          settings = JSON.parse(await Deno.readTextFile(join(root, name, "run.json")));
+          settings = JSON.parse(await Deno.readTextFile(join(runFolderOf(full), "run.json")));
         } catch {
           // No copy of run.json (a run from before it was written, or another writer's log).
         }

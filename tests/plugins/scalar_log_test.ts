@@ -66,7 +66,7 @@ Deno.test("the log parses line by line and holds exactly the recipe's tags at th
   model.dispose();
 
   // The event file and the VisualDL log hold the same (tag, step, value) as the JSONL, in float32.
-  assert.equal(log.runDir, log.path!.replace(/\.jsonl$/, ""));
+  assert.equal(log.runDir, log.path!.replace(/\.jsonl$/, ".logs"));
   const expected = recs.map((r) => [r.tag, r.step, Math.fround(r.value)]);
   const events = decodeEvents(await Deno.readFile(await onlyFile(log.runDir!, "events.out.")));
   assert.equal(events[0].fileVersion, "brain.Event:2");
@@ -92,8 +92,8 @@ Deno.test("formats choose the files: tensorboard alone writes no JSONL and no Vi
   });
   model.dispose();
   assert.equal(log.path, null);
-  assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["run"]);
-  const names = [...Deno.readDirSync(`${dir}/run`)].map((e) => e.name);
+  assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["run.logs"]);
+  const names = [...Deno.readDirSync(`${dir}/run.logs`)].map((e) => e.name);
   assert.equal(names.length, 1);
   assert.match(names[0], /^events\.out\.tfevents\.\d{10}\./);
 });
@@ -116,7 +116,7 @@ Deno.test("appending on resume drops what the crashed run logged after its check
   });
   first.dispose();
   await Deno.writeTextFile(file, '{"tag":"train/lo', { append: true }); // torn by the crash
-  const eventFile = await onlyFile(`${dir}/run`, "events.out.");
+  const eventFile = await onlyFile(`${dir}/run.logs`, "events.out.");
   await Deno.writeFile(eventFile, new Uint8Array([9, 0, 0]), { append: true });
   const second = newModel();
   await second.fit(train, test, {
@@ -138,11 +138,13 @@ Deno.test("appending on resume drops what the crashed run logged after its check
   // The same run folder's one event file and one VisualDL log continue with every step once,
   // holding what the JSONL holds.
   const expected = recs.map((r) => [r.tag, r.step, Math.fround(r.value)]);
-  const events = decodeEvents(await Deno.readFile(await onlyFile(`${dir}/run`, "events.out.")));
+  const events = decodeEvents(
+    await Deno.readFile(await onlyFile(`${dir}/run.logs`, "events.out.")),
+  );
   assert.deepEqual(
     events.slice(1).map((e) => [e.scalars[0].tag, e.step, e.scalars[0].value]),
     expected,
   );
-  const vdl = decodeVdl(await Deno.readFile(await onlyFile(`${dir}/run`, "vdlrecords.")));
+  const vdl = decodeVdl(await Deno.readFile(await onlyFile(`${dir}/run.logs`, "vdlrecords.")));
   assert.deepEqual(vdl.slice(1).map((v) => [v.tag, v.id, v.value]), expected);
 });

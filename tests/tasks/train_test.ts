@@ -105,11 +105,11 @@ export function createPlugin(config: Record<string, unknown>) {
         p.replace(/scalars-[^/.]+\.\d+Z-\d+/, "RUN").replace(/\.\d{10}(\.[^/]+)?$/, ".TIME$1")
       ).sort();
       assert.deepEqual(logs, [
-        "logs/RUN",
         "logs/RUN.jsonl",
-        "logs/RUN/events.out.tfevents.TIME." + Deno.hostname(),
-        "logs/RUN/run.json",
-        "logs/RUN/vdlrecords.TIME.log",
+        "logs/RUN.logs",
+        "logs/RUN.logs/events.out.tfevents.TIME." + Deno.hostname(),
+        "logs/RUN.logs/run.json",
+        "logs/RUN.logs/vdlrecords.TIME.log",
       ]);
     },
   );

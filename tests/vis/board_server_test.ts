@@ -7,9 +7,12 @@ const LINE = '{"tag":"train/loss","step":1,"value":2,"wall_time":1}\n';
 async function fixture() {
   const base = await Deno.makeTempDir();
   const logDir = `${base}/vis_logs`;
-  await Deno.mkdir(`${logDir}/runA`, { recursive: true });
+  await Deno.mkdir(`${logDir}/runA.logs`, { recursive: true });
   await Deno.writeTextFile(`${logDir}/runA.jsonl`, LINE);
-  await Deno.writeTextFile(`${logDir}/runA/run.json`, JSON.stringify({ settings: { lr: 0.1 } }));
+  await Deno.writeTextFile(
+    `${logDir}/runA.logs/run.json`,
+    JSON.stringify({ settings: { lr: 0.1 } }),
+  );
   await Deno.writeTextFile(`${base}/secret.txt`, "SECRET");
   await Deno.symlink(`${base}/secret.txt`, `${logDir}/link.txt`);
   await Deno.symlink(base, `${logDir}/up`);
@@ -83,7 +86,7 @@ Deno.test("a request for ../, an absolute path or a link out of the log folder g
     for (
       const target of [
         "/logs/../secret.txt",
-        "/logs/runA/../../secret.txt",
+        "/logs/runA.logs/../../secret.txt",
         "/logs/%2e%2e/secret.txt",
         "/logs/..%2fsecret.txt",
         "/logs/%2E%2E%2Fsecret.txt",
@@ -94,9 +97,9 @@ Deno.test("a request for ../, an absolute path or a link out of the log folder g
         "/logs/link.txt",
         "/logs/up/secret.txt",
         "/logs/..\\secret.txt",
-        "/logs/runA/.%2E/.%2E/secret.txt",
+        "/logs/runA.logs/.%2E/.%2E/secret.txt",
         "/logs/%ZZ",
-        "/logs/runA", // a folder, not a file
+        "/logs/runA.logs", // a folder, not a file
         "/../secret.txt",
       ]
     ) {
