@@ -91,6 +91,9 @@ export class TrainingReport extends Callback {
     } else if (evalData === undefined) {
       perClassNote = "Not computed: the run had no evaluation set.";
     } else {
+      if (this.params.verbose > 0) {
+        console.log(`report: per-class accuracy over ${evalData.dataset.length} test images…`);
+      }
       perClass = await this.#perClass(evalData, classNames);
     }
     const final: Record<string, number> = {};
