@@ -131,7 +131,14 @@ export { REGISTERED_GRADIENTS } from "./src/train/gradients.ts";
 // Plugins: callbacks shipped with the trainer (LRScheduler and ProgressBar are above: fit adds
 // them by default).
 export { ModelCheckpoint, type ModelCheckpointOptions } from "./plugins/model_checkpoint.ts";
-export { ScalarLog, type ScalarLogOptions, type ScalarRecord } from "./plugins/scalar_log.ts";
+export {
+  LOG_FORMATS,
+  type LogFormat,
+  ScalarLog,
+  type ScalarLogOptions,
+  type ScalarRecord,
+} from "./plugins/scalar_log.ts";
+export { TrainingReport, type TrainingReportOptions } from "./plugins/training_report.ts";
 export { TerminateOnNaN, type TerminateOnNaNOptions } from "./plugins/terminate_on_nan.ts";
 export { StopAtAccuracy, type StopAtAccuracyOptions } from "./plugins/example_plugin.ts";
 export {
@@ -219,6 +226,35 @@ export {
   writeSafetensors,
 } from "./src/io/safetensors.ts";
 export { decodeNpy, encodeNpy, readNpy, writeNpy } from "./src/io/npy.ts";
+
+// Scalar logs the viewers read: TensorBoard event files, VisualDL logs; the board and report.
+export { crc32c, maskedCrc32c } from "./src/io/crc32c.ts";
+export { type RecordFormat, RecordLog, type RecordLogOpenOptions } from "./src/io/record_log.ts";
+export {
+  decodeScalarEvent,
+  fileVersionEvent,
+  frameTFRecord,
+  scalarEvent,
+  TFEVENTS,
+  unframeTFRecords,
+} from "./src/io/tfevents.ts";
+export {
+  decodeVdlScalar,
+  frameVdlRecord,
+  unframeVdlRecords,
+  vdlMetaRecord,
+  VDLRECORDS,
+  vdlScalarRecord,
+} from "./src/io/vdlrecords.ts";
+export {
+  boardHandler,
+  type BoardHandlerOptions,
+  type BoardRun,
+  serveBoard,
+  type ServeBoardOptions,
+} from "./src/vis/board_server.ts";
+export { type ClassAccuracy, type ReportData, reportHtml } from "./src/vis/report_html.ts";
+export { type ChartSeries, type LineChartOptions, lineChartSvg } from "./src/vis/svg_chart.ts";
 export {
   loadNetworkTensors,
   type LoadOptions,

@@ -5,6 +5,7 @@
  * @module
  */
 import * as bench from "./bench.ts";
+import * as board from "./board.ts";
 import * as demo from "./demo.ts";
 import * as doctor from "./doctor.ts";
 import * as evaluate from "./evaluate.ts";
@@ -31,6 +32,7 @@ const COMMANDS: Record<string, [Command, string]> = {
   bench: [bench, "Training and evaluation images per second; --compare runs several backends"],
   doctor: [doctor, "Show versions, WebGPU adapters, the chosen backend and kernel checks"],
   summary: [summary, "Print a network's layers and parameter counts"],
+  board: [board, "Serve live training curves of the runs in a log folder (127.0.0.1:6006)"],
 };
 
 function usage(): string {

@@ -8,9 +8,9 @@
  * {@linkcode parseTrainArgs} checks everything the command line says before any work starts and
  * gives a typed {@linkcode TrainConfig}; {@linkcode buildTraining} loads the plugins, starts the
  * backend, loads the data and builds the model, the loaders and the callbacks (`trainCallbacks`:
- * DeviceGuard, LRScheduler, TerminateOnNaN, ScalarLog, ModelCheckpoint, GracefulStop, then the
- * plugins); {@linkcode runTraining} prints the configuration, writes `run.json` and runs
- * `Model.fit`. `demo` is this same command with other defaults.
+ * DeviceGuard, LRScheduler, TerminateOnNaN, ScalarLog, TrainingReport, ModelCheckpoint,
+ * GracefulStop, then the plugins); {@linkcode runTraining} prints the configuration, writes
+ * `run.json` and runs `Model.fit`. `demo` is this same command with other defaults.
  *
  * @module
  */
@@ -22,6 +22,7 @@ import { pretrainedWeights } from "../src/io/pretrained.ts";
 import { readWeights } from "../src/io/read_weights.ts";
 import { RESNET_BLOCKS } from "../src/nn/resnet_fcn.ts";
 import { Callback, type Logs } from "../src/train/callback.ts";
+import type { LogFormat } from "../plugins/scalar_log.ts";
 import { describeFailure, ExitCode } from "../src/train/errors.ts";
 import { DataLoader } from "../src/train/loader.ts";
 import { Model } from "../src/train/model.ts";
@@ -44,6 +45,7 @@ import {
   type LoadedData,
 } from "./data.ts";
 import { Flags, type FlagSpec, parseFlags, UsageError } from "./flags.ts";
+import { LOG_FORMAT_FLAG, parseLogFormats } from "./log_formats.ts";
 import { checkPluginFiles, loadPlugins, PLUGIN_RULE } from "./plugins.ts";
 import { readRunFile, writeRunFile } from "./run_file.ts";
 import { trainCallbacks } from "./train_callbacks.ts";
@@ -181,6 +183,7 @@ export function trainFlags(d: TrainDefaults): FlagSpec[] {
       default: d.logDir,
       help: "Folder of the scalar log (JSONL)",
     },
+    LOG_FORMAT_FLAG,
     {
       name: "resume",
       type: "string",
@@ -272,6 +275,8 @@ export interface TrainConfig {
   saveFreq: number;
   /** Scalar log folder, without a trailing slash. */
   logDir: string;
+  /** `--log-format`: the scalar logs written. */
+  logFormats: LogFormat[];
   /** The checkpoint folder `--resume` resolved to (`latest` looked up), if any. */
   resumeFrom?: string;
   /** `--init-weights`, if given (after `buildTraining`: the `--pretrained` file too). */
@@ -403,6 +408,7 @@ export async function parseTrainArgs(
   checkDataRequest({ dataset, data });
   const plugins = f.list("plugin");
   checkPluginFiles(plugins);
+  const logFormats = parseLogFormats(f.string("log-format"));
   const resume = f.optionalString("resume");
   const initWeights = f.optionalString("init-weights");
   if (resume !== undefined && initWeights !== undefined) {
@@ -427,6 +433,7 @@ export async function parseTrainArgs(
     saveDir,
     saveFreq: f.number("save-freq"),
     logDir: f.string("log-dir").replace(/\/+$/, ""),
+    logFormats,
     resumeFrom,
     initWeights,
     pretrained,
@@ -535,6 +542,12 @@ export async function buildTraining(
       ? previous.logFile
       : `${logDir}/scalars-${stamp}-${Deno.pid}.jsonl`;
     const resumeCommand = resumeCommandFor(command, config.args, saveDir);
+    const evalLoader = new DataLoader(data.test, {
+      batchSize,
+      shuffle: false,
+      transform: data.evalTransform,
+      training: false,
+    });
     return {
       config: built,
       model,
@@ -545,18 +558,21 @@ export async function buildTraining(
         transform: data.trainTransform,
         training: true,
       }),
-      evalLoader: new DataLoader(data.test, {
-        batchSize,
-        shuffle: false,
-        transform: data.evalTransform,
-        training: false,
-      }),
+      evalLoader,
       data,
       backend,
       logFile,
       resumeCommand,
       callbacks: [
-        ...trainCallbacks({ saveDir, saveFreq: config.saveFreq, logFile, resumeCommand }),
+        ...trainCallbacks({
+          saveDir,
+          saveFreq: config.saveFreq,
+          logFile,
+          resumeCommand,
+          logFormats: config.logFormats,
+          runFile: join(saveDir, "run.json"),
+          report: { classNames: data.classNames, evalData: evalLoader },
+        }),
         ...extraCallbacks,
         ...plugins,
       ],
@@ -615,7 +631,7 @@ function describeRun(run: TrainingRun): string {
  */
 export async function runTraining(run: TrainingRun): Promise<TrainOutcome> {
   const { config, model, logFile, resumeCommand } = run;
-  const { command, saveDir } = config;
+  const { command, saveDir, logDir } = config;
   try {
     console.log(`${command}: ${model.net.name}`);
     console.log(describeRun(run));
@@ -645,6 +661,9 @@ export async function runTraining(run: TrainingRun): Promise<TrainOutcome> {
     }
     console.log(`checkpoints: ${saveDir}/ (last: ${model.lastCheckpoint ?? "none written"})`);
     console.log(`scalar log:  ${logFile}`);
+    console.log(
+      `report:      ${saveDir}/report.html (curves: deno task board --log-dir ${logDir})`,
+    );
     return { history, saveDir, logFile, exitCode: model.stopReason?.exitCode ?? ExitCode.ok };
   } finally {
     model.dispose();
