@@ -40,6 +40,7 @@ import { checkDataRequest, DATASET_NAMES, type DatasetName, loadData } from "./d
 import { type FlagSpec, type FlagValues, parseFlags, UsageError } from "./flags.ts";
 import { checkPluginFiles, loadPlugins, PLUGIN_RULE } from "./plugins.ts";
 import { readRunFile, writeRunFile } from "./run_file.ts";
+import { DISTRIBUTED_FLAGS, startDistributed } from "./distributed.ts";
 
 /** Default values of the training flags; `train` uses the recipe's, `demo` its own. */
 export interface TrainDefaults {
@@ -216,6 +217,7 @@ export function trainFlags(d: TrainDefaults): FlagSpec[] {
       default: [],
       help: "Module of extra callbacks, repeatable (see above)",
     },
+    ...DISTRIBUTED_FLAGS,
   ];
 }
 
@@ -349,6 +351,8 @@ export async function train(
     ),
   });
 
+  const dist = startDistributed(v);
+  const leader = dist?.leader ?? true;
   const backend = await startBackend(v);
   const data = await loadData({
     dataset: v.dataset as DatasetName,
@@ -379,14 +383,17 @@ export async function train(
       metrics: ["acc_top1", "acc_top5"],
     });
     if (v["init-weights"] !== undefined) await initWeights(model, String(v["init-weights"]));
-    const trainLoader = new DataLoader(data.train, {
+    const newLoader = dist
+      ? dist.loader.bind(dist)
+      : (...a: ConstructorParameters<typeof DataLoader>) => new DataLoader(...a);
+    const trainLoader = newLoader(data.train, {
       batchSize,
       shuffle: true,
       seed,
       transform: data.trainTransform,
       training: true,
     });
-    const evalLoader = new DataLoader(data.test, {
+    const evalLoader = newLoader(data.test, {
       batchSize,
       shuffle: false,
       transform: data.evalTransform,
@@ -400,15 +407,22 @@ export async function train(
       : `${logDir}/scalars-${stamp}-${Deno.pid}.jsonl`;
     const resumeCommand = resumeCommandFor(command, args, saveDir);
     const watch = new StepWatch();
+    const ranks = dist?.attach(model);
     const callbacks: Callback[] = [
+      ...(ranks ? [ranks.first] : []),
       new DeviceGuard(),
       new LRScheduler(),
       new TerminateOnNaN({ resumeCommand }),
-      new ScalarLog({ file: logFile }),
-      new ModelCheckpoint({ saveDir, saveFreq: Number(v["save-freq"]) }),
-      new GracefulStop({ saveDir, resumeCommand }),
+      ...(leader
+        ? [
+          new ScalarLog({ file: logFile }),
+          new ModelCheckpoint({ saveDir, saveFreq: Number(v["save-freq"]) }),
+        ]
+        : []),
+      new GracefulStop({ saveDir: leader ? saveDir : undefined, resumeCommand }),
       ...extraCallbacks,
       ...plugins,
+      ...(ranks ? [ranks.last] : []),
     ];
     const params = model.net.variables().reduce(
       (s, x) => s + (x.trainable ? x.variable.size : 0),
@@ -439,22 +453,24 @@ export async function train(
       ["backend", backend.summary],
     ]));
 
-    await writeRunFile(saveDir, {
-      format: 1,
-      network: model.net.name,
-      model: config,
-      dataset: v.dataset as DatasetName,
-      ...(v.data !== undefined ? { data: String(v.data) } : {}),
-      classNames: [...data.classNames],
-      logFile,
-      settings,
-    });
+    if (leader) {
+      await writeRunFile(saveDir, {
+        format: 1,
+        network: model.net.name,
+        model: config,
+        dataset: v.dataset as DatasetName,
+        ...(v.data !== undefined ? { data: String(v.data) } : {}),
+        classNames: [...data.classNames],
+        logFile,
+        settings,
+      });
+    }
     let history: Logs[];
     try {
       history = await model.fit(trainLoader, evalLoader, {
         epochs,
         resumeFrom,
-        verbose: 1,
+        verbose: leader ? 1 : 0,
         callbacks: [watch, ...callbacks],
       });
     } catch (e) {

@@ -129,6 +129,9 @@ export const BN_MOMENTUM = 0.9;
 /** BatchNorm epsilon (recipe). */
 export const BN_EPSILON = 1e-5;
 
+/** Batch mean and biased variance per channel of an NHWC batch; see `BatchNorm.syncMoments`. */
+export type BatchMoments = (x: tf.Tensor4D) => { mean: tf.Tensor1D; variance: tf.Tensor1D };
+
 /**
  * Batch normalisation over N, H, W with learned scale and shift. In training it normalises with
  * the batch mean and biased batch variance and folds both into the moving statistics.
@@ -144,6 +147,12 @@ export class BatchNorm {
   readonly movingMean: tf.Variable;
   /** Moving variance, exchanged as `.running_var`. */
   readonly movingVar: tf.Variable;
+  /**
+   * When set, training computes the batch mean and biased variance with this instead of over
+   * the local batch: the seam for statistics over several processes' batches (synchronised
+   * BatchNorm, `src/dist/sync_bn.ts`). It must be differentiable. Process-wide, null by default.
+   */
+  static syncMoments: BatchMoments | null = null;
 
   /**
    * Creates γ = 1, β = 0, moving mean 0 and moving variance 1. Variables stay unnamed in
@@ -169,7 +178,9 @@ export class BatchNorm {
         BN_EPSILON,
       );
     }
-    const { mean, variance, y: fusedY } = batchStatistics(x, this.gamma, this.beta);
+    const { mean, variance, y: fusedY }: BatchStatistics = BatchNorm.syncMoments !== null
+      ? BatchNorm.syncMoments(x)
+      : batchStatistics(x, this.gamma, this.beta);
     this.movingMean.assign(tf.tidy(() => blend(this.movingMean, mean)));
     this.movingVar.assign(tf.tidy(() => blend(this.movingVar, variance)));
     return fusedY ?? tf.batchNorm4d(
@@ -193,6 +204,12 @@ export class BatchNorm {
   }
 }
 
+interface BatchStatistics {
+  mean: tf.Tensor;
+  variance: tf.Tensor;
+  y?: tf.Tensor4D;
+}
+
 /**
  * The batch mean and biased variance over N, H, W; where the active backend has a fused
  * training kernel (the native backend), also the normalised output `y`, computed with them in
@@ -202,7 +219,7 @@ function batchStatistics(
   x: tf.Tensor4D,
   gamma: tf.Variable,
   beta: tf.Variable,
-): { mean: tf.Tensor; variance: tf.Tensor; y?: tf.Tensor4D } {
+): BatchStatistics {
   if (tf.getKernel(BATCH_NORM_TRAINING, tf.getBackend()) === undefined) {
     return tf.moments(x, [0, 1, 2]);
   }
