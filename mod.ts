@@ -61,7 +61,7 @@ export {
   resnetFCN,
   type ResNetFCNOptions,
 } from "./src/nn/resnet_fcn.ts";
-export { BN_EPSILON, BN_MOMENTUM } from "./src/nn/layers.ts";
+export { type BatchMoments, BatchNorm, BN_EPSILON, BN_MOMENTUM } from "./src/nn/layers.ts";
 export { countParams, formatSummary, type ParamCounts } from "./src/nn/summary.ts";
 export { inferResNetFCN } from "./src/nn/infer.ts";
 
@@ -82,7 +82,7 @@ export {
   type Logs,
   type TrainParams,
 } from "./src/train/callback.ts";
-export { MomentumSGD, type MomentumSGDOptions } from "./src/train/optimizer.ts";
+export { type GradientHook, MomentumSGD, type MomentumSGDOptions } from "./src/train/optimizer.ts";
 export {
   ConstantSchedule,
   CosineAnnealing,
@@ -216,3 +216,25 @@ export {
   type SkippedCheckpoint,
   writeCheckpoint,
 } from "./src/io/checkpoint.ts";
+
+// Data-parallel training over MPI.
+export {
+  type Communicator,
+  type FloatBuffer,
+  type MPI,
+  MPI_LIBRARY_CANDIDATES,
+  type MPIFlavour,
+  MPIUnavailableError,
+  openMPI,
+} from "./src/dist/mpi.ts";
+export { detectLaunch, type Launch } from "./src/dist/environment.ts";
+export {
+  ShardedLoader,
+  type ShardedLoaderOptions,
+  shardRange,
+  ShardState,
+} from "./src/dist/shard.ts";
+export { averageVariables, averagingHook, broadcastVariables } from "./src/dist/reduce.ts";
+export { allReduceSum, syncedMoments } from "./src/dist/sync_bn.ts";
+export { DataParallel, type DataParallelOptions, StopTogether } from "./src/dist/callbacks.ts";
+export { DataParallelSession, type SessionOptions } from "./src/dist/session.ts";

@@ -47,6 +47,11 @@ export function startDistributed(v: FlagValues): DataParallelSession | null {
     }
     throw e;
   }
+  if (session === null && v["sync-bn"] === true) {
+    console.error(
+      "note: --sync-bn does nothing in a single process (not started by an MPI launcher)",
+    );
+  }
   if (session !== null && !session.leader) console.log = () => {};
   return session;
 }

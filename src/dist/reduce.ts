@@ -16,7 +16,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { NamedTensorMap } from "../tensor_types.ts";
+import type { NamedTensorMap, Variable } from "../tensor_types.ts";
 import type { NamedVariable } from "../nn/network.ts";
 import type { GradientHook } from "../train/optimizer.ts";
 import type { Communicator } from "./mpi.ts";
@@ -57,7 +57,7 @@ export function averagingHook(comm: Communicator, state: ShardState): GradientHo
 /** Copies the values of `variables` from rank `root` to every rank (one broadcast). */
 export function broadcastVariables(
   comm: Communicator,
-  variables: readonly tf.Variable[],
+  variables: readonly Variable[],
   root = 0,
 ): void {
   const buffer = pack(variables);
@@ -66,14 +66,14 @@ export function broadcastVariables(
 }
 
 /** Replaces the values of `variables` by their mean over the ranks (one all-reduce). */
-export function averageVariables(comm: Communicator, variables: readonly tf.Variable[]): void {
+export function averageVariables(comm: Communicator, variables: readonly Variable[]): void {
   const buffer = pack(variables);
   comm.allreduceSum(buffer);
   for (let i = 0; i < buffer.length; i++) buffer[i] /= comm.size;
   unpack(variables, buffer);
 }
 
-function pack(variables: readonly tf.Variable[]): Float32Array {
+function pack(variables: readonly Variable[]): Float32Array {
   const buffer = new Float32Array(variables.reduce((n, v) => n + v.size, 0));
   let at = 0;
   for (const v of variables) {
@@ -83,7 +83,7 @@ function pack(variables: readonly tf.Variable[]): Float32Array {
   return buffer;
 }
 
-function unpack(variables: readonly tf.Variable[], buffer: Float32Array): void {
+function unpack(variables: readonly Variable[], buffer: Float32Array): void {
   let at = 0;
   for (const v of variables) {
     const t = tf.tensor(buffer.subarray(at, at + v.size), v.shape, "float32");

@@ -27,6 +27,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { BatchMoments } from "../nn/layers.ts";
+import type { Tensor1D } from "../tensor_types.ts";
 import type { Communicator } from "./mpi.ts";
 import type { ShardState } from "./shard.ts";
 
@@ -35,7 +36,7 @@ import type { ShardState } from "./shard.ts";
  * of the upstream gradients weighted by each rank's share `state.weight`, divided by this
  * rank's share (see the module documentation).
  */
-export function allReduceSum(comm: Communicator, state: ShardState, t: tf.Tensor1D): tf.Tensor1D {
+export function allReduceSum(comm: Communicator, state: ShardState, t: Tensor1D): Tensor1D {
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const x = args[0] as tf.Tensor;
     const sums = Float32Array.from(x.dataSync() as Float32Array);

@@ -6,6 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { NamedVariable } from "./network.ts";
+import type { Tensor1D, Tensor4D, Variable } from "../tensor_types.ts";
 import { BATCH_NORM_TRAINING } from "../backend/fused_ops.ts";
 
 /** Deterministic source of per-variable seeds, so one network seed fixes every initial value. */
@@ -130,7 +131,7 @@ export const BN_MOMENTUM = 0.9;
 export const BN_EPSILON = 1e-5;
 
 /** Batch mean and biased variance per channel of an NHWC batch; see `BatchNorm.syncMoments`. */
-export type BatchMoments = (x: tf.Tensor4D) => { mean: tf.Tensor1D; variance: tf.Tensor1D };
+export type BatchMoments = (x: Tensor4D) => { mean: Tensor1D; variance: Tensor1D };
 
 /**
  * Batch normalisation over N, H, W with learned scale and shift. In training it normalises with
@@ -140,13 +141,13 @@ export class BatchNorm {
   /** Exchange name prefix. */
   readonly name: string;
   /** Scale (γ), exchanged as `.weight`. */
-  readonly gamma: tf.Variable;
+  readonly gamma: Variable;
   /** Shift (β), exchanged as `.bias`. */
-  readonly beta: tf.Variable;
+  readonly beta: Variable;
   /** Moving mean, exchanged as `.running_mean`. */
-  readonly movingMean: tf.Variable;
+  readonly movingMean: Variable;
   /** Moving variance, exchanged as `.running_var`. */
-  readonly movingVar: tf.Variable;
+  readonly movingVar: Variable;
   /**
    * When set, training computes the batch mean and biased variance with this instead of over
    * the local batch: the seam for statistics over several processes' batches (synchronised
@@ -167,7 +168,7 @@ export class BatchNorm {
   }
 
   /** Normalises; in training also updates the moving statistics. */
-  apply(x: tf.Tensor4D, training: boolean): tf.Tensor4D {
+  apply(x: Tensor4D, training: boolean): Tensor4D {
     if (!training) {
       return tf.batchNorm4d(
         x,

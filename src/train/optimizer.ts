@@ -40,10 +40,10 @@ export interface MomentumSGDOptions {
  * Turns a step's gradients (keyed by tfjs variable name, as `tf.variableGrads` returns them) into
  * the gradients the update uses; see {@linkcode MomentumSGD.gradientHook}.
  */
-export type GradientHook = (
-  grads: NamedTensorMap,
-  vars: readonly NamedVariable[],
-) => NamedTensorMap;
+export interface GradientHook {
+  /** Called with a step's gradients and the network's variables; returns the gradients to use. */
+  (grads: NamedTensorMap, vars: readonly NamedVariable[]): NamedTensorMap;
+}
 
 /** Momentum SGD with coupled L2 weight decay; see the module documentation. */
 export class MomentumSGD {
@@ -91,17 +91,13 @@ export class MomentumSGD {
    * Throws when a trainable variable has no gradient. Does not dispose `grads`.
    */
   applyGradients(vars: readonly NamedVariable[], grads: NamedTensorMap): void {
-    if (this.gradientHook !== null) {
-      const given = grads;
-      const hooked = this.gradientHook(given, vars);
-      try {
-        this.#update(vars, hooked);
-      } finally {
-        tf.dispose(Object.values(hooked).filter((t) => !Object.values(given).includes(t)));
-      }
-      return;
+    const given = Object.values(grads);
+    if (this.gradientHook !== null) grads = this.gradientHook(grads, vars);
+    try {
+      this.#update(vars, grads);
+    } finally {
+      tf.dispose(Object.values(grads).filter((t) => !given.includes(t)));
     }
-    this.#update(vars, grads);
   }
 
   #update(vars: readonly NamedVariable[], grads: NamedTensorMap): void {
