@@ -209,3 +209,25 @@ Deno.test({
     assert.equal(state.globalStep, 2 * steps);
   },
 });
+
+Deno.test({
+  name: "bench --ranks 1,2 reports training steps per second for each rank count",
+  ignore,
+  fn: async () => {
+    const r = await runCli([
+      ...["bench", "--model", "resnet18", "--width", "2", "--blocks", "1,1,1,1"],
+      ...["--batch-size", "4", "--steps", "1", "--warmup", "1", "--backend", "cpu"],
+      ...["--ranks", "1,2"],
+    ], await Deno.makeTempDir());
+    assert.equal(r.code, 0, show(r));
+    const lines = r.stdout.trim().split("\n");
+    assert.match(lines[0], /ranks +threads\/rank +train steps\/s/);
+    assert.match(r.stdout, /not a speed-up/);
+    const j = JSON.parse(lines.at(-1)!);
+    assert.deepEqual(j.ranks.map((x: { ranks: number }) => x.ranks), [1, 2]);
+    for (const x of j.ranks) {
+      assert.ok(x.train_steps_per_s > 0, JSON.stringify(x));
+      assert.ok(Math.abs(x.train_img_per_s - 4 * x.train_steps_per_s) < 1e-9 * x.train_img_per_s);
+    }
+  },
+});
