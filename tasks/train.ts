@@ -453,18 +453,18 @@ export async function train(
       ["backend", backend.summary],
     ]));
 
-    if (leader) {
-      await writeRunFile(saveDir, {
-        format: 1,
-        network: model.net.name,
-        model: config,
-        dataset: v.dataset as DatasetName,
-        ...(v.data !== undefined ? { data: String(v.data) } : {}),
-        classNames: [...data.classNames],
-        logFile,
-        settings,
-      });
-    }
+    // Rank 0 alone writes files.
+    const writeRun = leader ? writeRunFile : () => Promise.resolve();
+    await writeRun(saveDir, {
+      format: 1,
+      network: model.net.name,
+      model: config,
+      dataset: v.dataset as DatasetName,
+      ...(v.data !== undefined ? { data: String(v.data) } : {}),
+      classNames: [...data.classNames],
+      logFile,
+      settings,
+    });
     let history: Logs[];
     try {
       history = await model.fit(trainLoader, evalLoader, {
