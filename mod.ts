@@ -78,7 +78,7 @@ export {
   resnetFCN,
   type ResNetFCNOptions,
 } from "./src/nn/resnet_fcn.ts";
-export { BN_EPSILON, BN_MOMENTUM } from "./src/nn/layers.ts";
+export { type BatchMoments, BatchNorm, BN_EPSILON, BN_MOMENTUM } from "./src/nn/layers.ts";
 export { countParams, formatSummary, type ParamCounts } from "./src/nn/summary.ts";
 export { inferResNetFCN } from "./src/nn/infer.ts";
 
@@ -112,7 +112,7 @@ export {
 } from "./src/train/checkpoint_format.ts";
 export { LRScheduler, type LRSchedulerOptions } from "./src/train/lr_scheduler.ts";
 export { formatValue, ProgressBar, type ProgressBarOptions } from "./src/train/progress_bar.ts";
-export { MomentumSGD, type MomentumSGDOptions } from "./src/train/optimizer.ts";
+export { type GradientHook, MomentumSGD, type MomentumSGDOptions } from "./src/train/optimizer.ts";
 export {
   ConstantSchedule,
   CosineAnnealing,
@@ -337,3 +337,25 @@ export {
   type DownloadFileOptions,
   md5File,
 } from "./src/io/download.ts";
+
+// Data-parallel training over MPI.
+export {
+  type Communicator,
+  type FloatBuffer,
+  type MPI,
+  MPI_LIBRARY_CANDIDATES,
+  type MPIFlavour,
+  MPIUnavailableError,
+  openMPI,
+} from "./src/dist/mpi.ts";
+export { detectLaunch, type Launch } from "./src/dist/environment.ts";
+export {
+  ShardedLoader,
+  type ShardedLoaderOptions,
+  shardRange,
+  ShardState,
+} from "./src/dist/shard.ts";
+export { averageVariables, averagingHook, broadcastVariables } from "./src/dist/reduce.ts";
+export { allReduceSum, syncedMoments } from "./src/dist/sync_bn.ts";
+export { DataParallel, type DataParallelOptions, StopTogether } from "./src/dist/callbacks.ts";
+export { DataParallelSession, type SessionOptions } from "./src/dist/session.ts";

@@ -14,6 +14,7 @@ import * as predict from "./predict.ts";
 import * as summary from "./summary.ts";
 import * as train from "./train.ts";
 import { UsageError } from "./flags.ts";
+import { endDistributed } from "./distributed.ts";
 import { describeFailure } from "../src/train/errors.ts";
 
 interface Command {
@@ -75,4 +76,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  const code = await main(Deno.args);
+  endDistributed(code);
+  Deno.exit(code);
+}

@@ -48,6 +48,7 @@ import { Flags, type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import { LOG_FORMAT_FLAG, parseLogFormats } from "./log_formats.ts";
 import { checkPluginFiles, loadPlugins, PLUGIN_RULE } from "./plugins.ts";
 import { readRunFile, writeRunFile } from "./run_file.ts";
+import { DISTRIBUTED_FLAGS, startDistributed } from "./distributed.ts";
 import { trainCallbacks } from "./train_callbacks.ts";
 
 /** Default values of the training flags; `train` uses the recipe's, `demo` its own. */
@@ -236,6 +237,7 @@ export function trainFlags(d: TrainDefaults): FlagSpec[] {
       default: [],
       help: "Module of extra callbacks, repeatable (see above)",
     },
+    ...DISTRIBUTED_FLAGS,
   ];
 }
 
@@ -297,6 +299,10 @@ export interface TrainConfig {
   augment: boolean;
   /** `--plugin` modules. */
   plugins: string[];
+  /** `--distributed`: join an MPI job when launched in one (`auto`), or never (`off`). */
+  distributed: "auto" | "off";
+  /** `--sync-bn`: BatchNorm statistics over the whole global batch when data-parallel. */
+  syncBN: boolean;
   /** Every resolved flag by name, as `run.json` records it and plugins receive it. */
   settings: Record<string, unknown>;
 }
@@ -444,6 +450,8 @@ export async function parseTrainArgs(
     limitEval: f.optionalNumber("limit-eval"),
     augment: defaults.augment ? !f.boolean("no-augment") : f.boolean("augment"),
     plugins,
+    distributed: f.choice("distributed", ["auto", "off"] as const),
+    syncBN: f.boolean("sync-bn"),
     settings: {
       ...Object.fromEntries(Object.entries(values).filter(([, x]) => x !== undefined)),
       "save-dir": saveDir,
@@ -465,6 +473,8 @@ export interface TrainingRun {
   data: LoadedData;
   /** The backend that runs it. */
   backend: BackendReport;
+  /** False on the ranks other than 0 of a data-parallel run: those write no files. */
+  leader: boolean;
   /** Scalar log file (the resumed run's own when resuming). */
   logFile: string;
   /** The command line that continues the run. */
@@ -506,6 +516,8 @@ export async function buildTraining(
       ) => [k.replace(/-(.)/g, (_, c) => c.toUpperCase()), x]),
     ),
   });
+  const dist = startDistributed({ distributed: config.distributed, "sync-bn": config.syncBN });
+  const leader = dist?.leader ?? true;
   const backend = await startBackend({ backend: config.backend });
   const data = await loadData({
     dataset: config.dataset,
@@ -542,16 +554,21 @@ export async function buildTraining(
       ? previous.logFile
       : `${logDir}/scalars-${stamp}-${Deno.pid}.jsonl`;
     const resumeCommand = resumeCommandFor(command, config.args, saveDir);
-    const evalLoader = new DataLoader(data.test, {
+    const newLoader = dist
+      ? dist.loader.bind(dist)
+      : (...a: ConstructorParameters<typeof DataLoader>) => new DataLoader(...a);
+    const evalOptions = {
       batchSize,
       shuffle: false,
       transform: data.evalTransform,
       training: false,
-    });
+    };
+    const evalLoader = newLoader(data.test, evalOptions);
+    const ranks = dist?.attach(model);
     return {
       config: built,
       model,
-      trainLoader: new DataLoader(data.train, {
+      trainLoader: newLoader(data.train, {
         batchSize,
         shuffle: true,
         seed,
@@ -561,9 +578,11 @@ export async function buildTraining(
       evalLoader,
       data,
       backend,
+      leader,
       logFile,
       resumeCommand,
       callbacks: [
+        ...(ranks ? [ranks.first] : []),
         ...trainCallbacks({
           saveDir,
           saveFreq: config.saveFreq,
@@ -571,10 +590,16 @@ export async function buildTraining(
           resumeCommand,
           logFormats: config.logFormats,
           runFile: join(saveDir, "run.json"),
-          report: { classNames: data.classNames, evalData: evalLoader },
+          // The report (rank 0's alone) scores the whole test set, not rank 0's shard of it.
+          report: {
+            classNames: data.classNames,
+            evalData: dist ? new DataLoader(data.test, evalOptions) : evalLoader,
+          },
+          leader,
         }),
         ...extraCallbacks,
         ...plugins,
+        ...(ranks ? [ranks.last] : []),
       ],
     };
   } catch (e) {
@@ -635,7 +660,9 @@ export async function runTraining(run: TrainingRun): Promise<TrainOutcome> {
   try {
     console.log(`${command}: ${model.net.name}`);
     console.log(describeRun(run));
-    await writeRunFile(saveDir, {
+    // Rank 0 alone writes files.
+    const writeRun = run.leader ? writeRunFile : () => Promise.resolve();
+    await writeRun(saveDir, {
       format: 1,
       network: model.net.name,
       model: config.model,
@@ -651,7 +678,7 @@ export async function runTraining(run: TrainingRun): Promise<TrainOutcome> {
       history = await model.fit(run.trainLoader, run.evalLoader, {
         epochs: config.epochs,
         resumeFrom: config.resumeFrom,
-        verbose: 1,
+        verbose: run.leader ? 1 : 0,
         callbacks: [watch, ...run.callbacks],
       });
     } catch (e) {

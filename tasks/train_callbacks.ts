@@ -3,8 +3,9 @@
  * in `src/train/callback.ts`): `DeviceGuard` first, the recipe's `LRScheduler` before anything
  * that saves, `TerminateOnNaN`, the scalar log (in the `--log-format` formats), the run's
  * `report.html` (`TrainingReport`, when `report` is given), `ModelCheckpoint`, and `GracefulStop`
- * after the loggers and the checkpoint writer. `train`, `demo` and the reliability tests' fixture all build
- * their list here.
+ * after the loggers and the checkpoint writer (the three writers on rank 0 only of a
+ * data-parallel run). `train`, `demo` and the reliability tests' fixture all build their list
+ * here.
  *
  * @example
  * ```ts
@@ -48,15 +49,18 @@ export interface TrainCallbackOptions {
   runFile?: string;
   /** Write `<saveDir>/report.html` at the end: the class names and the evaluation data. */
   report?: { classNames: readonly string[]; evalData?: DataLoader };
+  /**
+   * False on the ranks other than 0 of a data-parallel run: they write no files (no scalar log,
+   * report or checkpoints; `GracefulStop` stops them without saving). Default true.
+   */
+  leader?: boolean;
 }
 
 /** The built-in callbacks of a training command, in order; see the module documentation. */
 export function trainCallbacks(opts: TrainCallbackOptions): Callback[] {
   const { saveDir, saveFreq, logFile, resumeCommand, report } = opts;
-  return [
-    new DeviceGuard(),
-    new LRScheduler(),
-    new TerminateOnNaN({ resumeCommand }),
+  const leader = opts.leader ?? true;
+  const writers: Callback[] = [
     new ScalarLog({ file: logFile, formats: opts.logFormats, runFile: opts.runFile }),
     ...(report === undefined ? [] : [
       new TrainingReport({
@@ -67,6 +71,12 @@ export function trainCallbacks(opts: TrainCallbackOptions): Callback[] {
       }),
     ]),
     new ModelCheckpoint({ saveDir, saveFreq }),
-    new GracefulStop({ saveDir, resumeCommand }),
+  ];
+  return [
+    new DeviceGuard(),
+    new LRScheduler(),
+    new TerminateOnNaN({ resumeCommand }),
+    ...(leader ? writers : []),
+    new GracefulStop({ saveDir: leader ? saveDir : undefined, resumeCommand }),
   ];
 }
