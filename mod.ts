@@ -78,7 +78,7 @@ export {
   resnetFCN,
   type ResNetFCNOptions,
 } from "./src/nn/resnet_fcn.ts";
-export { BN_EPSILON, BN_MOMENTUM } from "./src/nn/layers.ts";
+export { type BatchMoments, BatchNorm, BN_EPSILON, BN_MOMENTUM } from "./src/nn/layers.ts";
 export { countParams, formatSummary, type ParamCounts } from "./src/nn/summary.ts";
 export { inferResNetFCN } from "./src/nn/infer.ts";
 
@@ -112,7 +112,7 @@ export {
 } from "./src/train/checkpoint_format.ts";
 export { LRScheduler, type LRSchedulerOptions } from "./src/train/lr_scheduler.ts";
 export { formatValue, ProgressBar, type ProgressBarOptions } from "./src/train/progress_bar.ts";
-export { MomentumSGD, type MomentumSGDOptions } from "./src/train/optimizer.ts";
+export { type GradientHook, MomentumSGD, type MomentumSGDOptions } from "./src/train/optimizer.ts";
 export {
   ConstantSchedule,
   CosineAnnealing,
@@ -131,7 +131,14 @@ export { REGISTERED_GRADIENTS } from "./src/train/gradients.ts";
 // Plugins: callbacks shipped with the trainer (LRScheduler and ProgressBar are above: fit adds
 // them by default).
 export { ModelCheckpoint, type ModelCheckpointOptions } from "./plugins/model_checkpoint.ts";
-export { ScalarLog, type ScalarLogOptions, type ScalarRecord } from "./plugins/scalar_log.ts";
+export {
+  LOG_FORMATS,
+  type LogFormat,
+  ScalarLog,
+  type ScalarLogOptions,
+  type ScalarRecord,
+} from "./plugins/scalar_log.ts";
+export { TrainingReport, type TrainingReportOptions } from "./plugins/training_report.ts";
 export { TerminateOnNaN, type TerminateOnNaNOptions } from "./plugins/terminate_on_nan.ts";
 export { StopAtAccuracy, type StopAtAccuracyOptions } from "./plugins/example_plugin.ts";
 export {
@@ -219,6 +226,35 @@ export {
   writeSafetensors,
 } from "./src/io/safetensors.ts";
 export { decodeNpy, encodeNpy, readNpy, writeNpy } from "./src/io/npy.ts";
+
+// Scalar logs the viewers read: TensorBoard event files, VisualDL logs; the board and report.
+export { crc32c, maskedCrc32c } from "./src/io/crc32c.ts";
+export { type RecordFormat, RecordLog, type RecordLogOpenOptions } from "./src/io/record_log.ts";
+export {
+  decodeScalarEvent,
+  fileVersionEvent,
+  frameTFRecord,
+  scalarEvent,
+  TFEVENTS,
+  unframeTFRecords,
+} from "./src/io/tfevents.ts";
+export {
+  decodeVdlScalar,
+  frameVdlRecord,
+  unframeVdlRecords,
+  vdlMetaRecord,
+  VDLRECORDS,
+  vdlScalarRecord,
+} from "./src/io/vdlrecords.ts";
+export {
+  boardHandler,
+  type BoardHandlerOptions,
+  type BoardRun,
+  serveBoard,
+  type ServeBoardOptions,
+} from "./src/vis/board_server.ts";
+export { type ClassAccuracy, type ReportData, reportHtml } from "./src/vis/report_html.ts";
+export { type ChartSeries, type LineChartOptions, lineChartSvg } from "./src/vis/svg_chart.ts";
 export {
   loadNetworkTensors,
   type LoadOptions,
@@ -234,6 +270,7 @@ export {
   CHECKPOINT_WEIGHTS_FILE,
   type DecodedWeights,
   decodeWeights,
+  detectWeightsFormat,
   readWeights,
   WEIGHT_FORMATS,
   type WeightsFile,
@@ -254,3 +291,71 @@ export {
   type SkippedCheckpoint,
   writeCheckpoint,
 } from "./src/io/checkpoint.ts";
+
+// Weights from PyTorch and Paddle (read through `readWeights` above): the restricted unpickler,
+// starting from a backbone, and the published ImageNet weights.
+export { decodePth, TORCH_GLOBALS } from "./src/io/pth.ts";
+export {
+  decodePdparams,
+  encodePdparams,
+  fromPaddleName,
+  NUMPY_GLOBALS,
+  toPaddleName,
+  writePdparams,
+} from "./src/io/pdparams.ts";
+export {
+  dictEntries,
+  type ParsedPickle,
+  parsePickle,
+  type ParsePickleOptions,
+  PickleCall,
+  PickleGlobal,
+  PicklePersistent,
+  PickleRefusedError,
+  type PickleValue,
+} from "./src/io/pickle.ts";
+export {
+  CLASSIFIER_PREFIX,
+  describeInit,
+  HEAD_PREFIXES,
+  initFromTensors,
+  type InitOptions,
+  type InitReport,
+} from "./src/io/init_weights.ts";
+export {
+  PRETRAINED,
+  PRETRAINED_BASE_URL,
+  PRETRAINED_URL_ENV,
+  type PretrainedFile,
+  PretrainedNotFoundError,
+  type PretrainedOptions,
+  pretrainedWeights,
+} from "./src/io/pretrained.ts";
+export {
+  defaultCacheDir,
+  downloadFile,
+  type DownloadFileOptions,
+  md5File,
+} from "./src/io/download.ts";
+
+// Data-parallel training over MPI.
+export {
+  type Communicator,
+  type FloatBuffer,
+  type MPI,
+  MPI_LIBRARY_CANDIDATES,
+  type MPIFlavour,
+  MPIUnavailableError,
+  openMPI,
+} from "./src/dist/mpi.ts";
+export { detectLaunch, type Launch } from "./src/dist/environment.ts";
+export {
+  ShardedLoader,
+  type ShardedLoaderOptions,
+  shardRange,
+  ShardState,
+} from "./src/dist/shard.ts";
+export { averageVariables, averagingHook, broadcastVariables } from "./src/dist/reduce.ts";
+export { allReduceSum, syncedMoments } from "./src/dist/sync_bn.ts";
+export { DataParallel, type DataParallelOptions, StopTogether } from "./src/dist/callbacks.ts";
+export { DataParallelSession, type SessionOptions } from "./src/dist/session.ts";

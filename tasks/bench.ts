@@ -24,6 +24,8 @@ import { BACKEND_FLAG, buildNetwork, MODEL_FLAGS, modelConfig, startBackend } fr
 import { type FlagSpec, type FlagValues, parseFlags, UsageError } from "./flags.ts";
 import { selfCommand } from "./self.ts";
 import { findTorchPython, runTorchReference } from "./reference/torch.ts";
+import { compareRanks } from "./bench_ranks.ts";
+import { startDistributed } from "./distributed.ts";
 
 const FLAGS: FlagSpec[] = [
   ...MODEL_FLAGS,
@@ -39,6 +41,12 @@ const FLAGS: FlagSpec[] = [
     default: "cpu,webgpu,native",
     help: "Backends --compare runs, comma-separated, the first being the baseline; " +
       "`pytorch` adds the PyTorch reference on the CPU (python3 with torch, one thread per core)",
+  },
+  {
+    name: "ranks",
+    type: "string",
+    help: "Data-parallel rank counts to run under mpirun side by side, e.g. 1,2 " +
+      "(--batch-size is the global batch)",
   },
 ];
 
@@ -118,6 +126,8 @@ function randomImages(n: number, side: number, classes: number): ImageDataset {
 /** Measures on the backend `v.backend` names; see the module documentation. */
 export async function measure(v: FlagValues): Promise<BenchResult> {
   const config = modelConfig(v, 3);
+  // Under mpirun (bench --ranks), the training steps are data-parallel over the ranks.
+  const dist = startDistributed({ distributed: "auto" });
   const report = await startBackend(v);
   const side = Number(v.input);
   const batch = Number(v["batch-size"]);
@@ -129,8 +139,11 @@ export async function measure(v: FlagValues): Promise<BenchResult> {
   const network = model.net.name;
   try {
     model.prepare({ optimizer: new MomentumSGD({ lr: 0.001 }) });
-    const loader = new DataLoader(data, { batchSize: batch, shuffle: false, seed: 0 });
-    await model.fit(loader, undefined, { epochs: 1, verbose: 0, callbacks: [clock] });
+    const opts = { batchSize: batch, shuffle: false, seed: 0 };
+    const loader = dist ? dist.loader(data, opts) : new DataLoader(data, opts);
+    const ranks = dist?.attach(model);
+    const callbacks = ranks ? [ranks.first, clock, ranks.last] : [clock];
+    await model.fit(loader, undefined, { epochs: 1, verbose: 0, callbacks });
     await model.evaluate(loader, { callbacks: [clock] });
   } finally {
     model.dispose();
@@ -309,6 +322,7 @@ async function compare(v: FlagValues): Promise<number> {
 export async function run(args: string[]): Promise<number> {
   const v = parseFlags("bench", "Measure training and evaluation images per second.", FLAGS, args);
   if (!v) return 0;
+  if (v.ranks !== undefined) return await compareRanks(v, FLAGS);
   if (v.compare) return await compare(v);
   const r = await measure(v);
   console.log(table([

@@ -13,12 +13,18 @@ import { Model } from "../src/train/model.ts";
 import { resolveLoss } from "../src/train/losses.ts";
 import { METRICS } from "../src/train/metrics.ts";
 import { BACKEND_FLAG, startBackend } from "./common.ts";
+
 import { checkDataRequest, DATASET_NAMES, loadData } from "./data.ts";
 import { Flags, type FlagSpec, parseFlags, UsageError } from "./flags.ts";
-import { CHECKPOINT_FLAG, readNetworkWeights, resolveCheckpoint, runFileOf } from "./run_file.ts";
+import {
+  CHECKPOINT_OR_WEIGHTS_FLAGS,
+  readNetworkWeights,
+  resolveCheckpoint,
+  runFileOf,
+} from "./run_file.ts";
 
 const FLAGS: FlagSpec[] = [
-  CHECKPOINT_FLAG,
+  ...CHECKPOINT_OR_WEIGHTS_FLAGS,
   {
     name: "dataset",
     type: "string",
@@ -65,12 +71,20 @@ export async function run(args: string[]): Promise<number> {
   const v = parseFlags("evaluate", "Evaluate a checkpoint on the test split.", FLAGS, args);
   if (!v) return 0;
   const f = new Flags(v);
-  const dir = await resolveCheckpoint(f.string("checkpoint"));
-  const runFile = await runFileOf(dir);
+  const weights = f.optionalString("weights");
+  if ((weights === undefined) === (f.optionalString("checkpoint") === undefined)) {
+    throw new UsageError("give exactly one of --checkpoint DIR or --weights FILE");
+  }
+  const dir = weights ?? await resolveCheckpoint(f.string("checkpoint"));
+  const runFile = weights !== undefined ? null : await runFileOf(dir);
   const given = f.optionalString("dataset");
   const dataset = given === undefined ? runFile?.dataset : f.choice("dataset", DATASET_NAMES);
   if (dataset === undefined) {
-    throw new UsageError(`${dir} has no run.json beside it to name its dataset: pass --dataset`);
+    throw new UsageError(
+      weights !== undefined
+        ? "--weights needs --dataset: a weights file does not say what it was trained on"
+        : `${dir} has no run.json beside it to name its dataset: pass --dataset`,
+    );
   }
   const request = {
     dataset,

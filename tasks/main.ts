@@ -5,6 +5,7 @@
  * @module
  */
 import * as bench from "./bench.ts";
+import * as board from "./board.ts";
 import * as demo from "./demo.ts";
 import * as doctor from "./doctor.ts";
 import * as evaluate from "./evaluate.ts";
@@ -13,6 +14,7 @@ import * as predict from "./predict.ts";
 import * as summary from "./summary.ts";
 import * as train from "./train.ts";
 import { UsageError } from "./flags.ts";
+import { endDistributed } from "./distributed.ts";
 import { describeFailure } from "../src/train/errors.ts";
 
 interface Command {
@@ -27,10 +29,11 @@ const COMMANDS: Record<string, [Command, string]> = {
     "Loss, top-1/top-5 and per-class accuracy of a checkpoint on the test split",
   ],
   predict: [predict, "Run a trained network on a .npy batch and write logits or heatmaps"],
-  export: [exporter, "Write a checkpoint's weights as one .safetensors file (PyTorch names)"],
+  export: [exporter, "Write a checkpoint's weights as .safetensors (PyTorch names) or .pdparams"],
   bench: [bench, "Training and evaluation images per second; --compare runs several backends"],
   doctor: [doctor, "Show versions, WebGPU adapters, the chosen backend and kernel checks"],
   summary: [summary, "Print a network's layers and parameter counts"],
+  board: [board, "Serve live training curves of the runs in a log folder (127.0.0.1:6006)"],
 };
 
 function usage(): string {
@@ -73,4 +76,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  const code = await main(Deno.args);
+  endDistributed(code);
+  Deno.exit(code);
+}

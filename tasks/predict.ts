@@ -18,7 +18,8 @@ const FLAGS: FlagSpec[] = [
     name: "weights",
     type: "string",
     existingPath: true,
-    help: "Weights (.safetensors, PyTorch names), or a checkpoint folder",
+    help: "Weights: .safetensors, PyTorch .pth/.pt or Paddle .pdparams (told apart by " +
+      "content), or a checkpoint folder",
   },
   {
     name: "checkpoint",

@@ -96,8 +96,9 @@ export async function resolveCheckpoint(path: string): Promise<string> {
 }
 
 /**
- * Weights (a checkpoint folder, verified against its manifest, or a weights file) and the
- * architecture they define; see `readWeights`.
+ * Weights (a checkpoint folder, verified against its manifest, or a weights file in any format
+ * `readWeights` knows) and the architecture they define. PyTorch's BatchNorm step counters
+ * (`*.num_batches_tracked`), which no other framework keeps, are left out.
  */
 export async function readNetworkWeights(
   path: string,
@@ -105,6 +106,29 @@ export async function readNetworkWeights(
   { tensors: Map<string, HostTensor>; arch: ResNetFCNOptions; network?: string; source: string }
 > {
   const { tensors, metadata, source } = await readWeights(path);
-  const arch = inferResNetFCN(new Map([...tensors].map(([k, t]) => [k, t.shape])));
+  for (const name of [...tensors.keys()]) {
+    if (name.endsWith(".num_batches_tracked")) tensors.delete(name);
+  }
+  let arch: ResNetFCNOptions;
+  try {
+    arch = inferResNetFCN(new Map([...tensors].map(([k, t]) => [k, t.shape])));
+  } catch (e) {
+    throw new Error(`${source}: ${(e as Error).message}`);
+  }
   return { tensors, arch, network: metadata.network, source };
 }
+
+/** `--weights`: a weights file, the alternative to `--checkpoint`. */
+export const WEIGHTS_FLAG: FlagSpec = {
+  name: "weights",
+  type: "string",
+  existingPath: true,
+  help: "Weights file instead of --checkpoint: .safetensors, PyTorch .pth/.pt or Paddle " +
+    ".pdparams (told apart by content)",
+};
+
+/** `--checkpoint` where `--weights` may stand in for it. */
+export const CHECKPOINT_OR_WEIGHTS_FLAGS: FlagSpec[] = [
+  { ...CHECKPOINT_FLAG, required: false },
+  WEIGHTS_FLAG,
+];

@@ -8,18 +8,21 @@
  * {@linkcode parseTrainArgs} checks everything the command line says before any work starts and
  * gives a typed {@linkcode TrainConfig}; {@linkcode buildTraining} loads the plugins, starts the
  * backend, loads the data and builds the model, the loaders and the callbacks (`trainCallbacks`:
- * DeviceGuard, LRScheduler, TerminateOnNaN, ScalarLog, ModelCheckpoint, GracefulStop, then the
- * plugins); {@linkcode runTraining} prints the configuration, writes `run.json` and runs
- * `Model.fit`. `demo` is this same command with other defaults.
+ * DeviceGuard, LRScheduler, TerminateOnNaN, ScalarLog, TrainingReport, ModelCheckpoint,
+ * GracefulStop, then the plugins); {@linkcode runTraining} prints the configuration, writes
+ * `run.json` and runs `Model.fit`. `demo` is this same command with other defaults.
  *
  * @module
  */
 import { join } from "node:path";
 import { BACKEND_CHOICES, type BackendChoice, type BackendReport } from "../src/backend/select.ts";
 import { findResumePoint } from "../src/io/checkpoint.ts";
+import { describeInit, initFromTensors } from "../src/io/init_weights.ts";
+import { pretrainedWeights } from "../src/io/pretrained.ts";
 import { readWeights } from "../src/io/read_weights.ts";
-import { loadNetworkTensors } from "../src/io/weights.ts";
+import { RESNET_BLOCKS } from "../src/nn/resnet_fcn.ts";
 import { Callback, type Logs } from "../src/train/callback.ts";
+import type { LogFormat } from "../plugins/scalar_log.ts";
 import { describeFailure, ExitCode } from "../src/train/errors.ts";
 import { DataLoader } from "../src/train/loader.ts";
 import { Model } from "../src/train/model.ts";
@@ -42,8 +45,10 @@ import {
   type LoadedData,
 } from "./data.ts";
 import { Flags, type FlagSpec, parseFlags, UsageError } from "./flags.ts";
+import { LOG_FORMAT_FLAG, parseLogFormats } from "./log_formats.ts";
 import { checkPluginFiles, loadPlugins, PLUGIN_RULE } from "./plugins.ts";
 import { readRunFile, writeRunFile } from "./run_file.ts";
+import { DISTRIBUTED_FLAGS, startDistributed } from "./distributed.ts";
 import { trainCallbacks } from "./train_callbacks.ts";
 
 /** Default values of the training flags; `train` uses the recipe's, `demo` its own. */
@@ -179,6 +184,7 @@ export function trainFlags(d: TrainDefaults): FlagSpec[] {
       default: d.logDir,
       help: "Folder of the scalar log (JSONL)",
     },
+    LOG_FORMAT_FLAG,
     {
       name: "resume",
       type: "string",
@@ -189,8 +195,18 @@ export function trainFlags(d: TrainDefaults): FlagSpec[] {
       name: "init-weights",
       type: "string",
       existingPath: true,
-      help:
-        "Start from these weights (.safetensors or a checkpoint folder); optimiser starts fresh",
+      help: "Start from these weights: .safetensors, .pth/.pt, .pdparams or a checkpoint " +
+        "folder (fc.* dropped, a missing head stays fresh); optimiser starts fresh",
+    },
+    {
+      name: "pretrained",
+      type: "boolean",
+      help: "Start from the ImageNet weights of --model (downloaded into the cache folder)",
+    },
+    {
+      name: "init-weights-partial",
+      type: "boolean",
+      help: "Let --init-weights/--pretrained leave missing or misfitting tensors fresh (listed)",
     },
     BACKEND_FLAG,
     {
@@ -221,6 +237,7 @@ export function trainFlags(d: TrainDefaults): FlagSpec[] {
       default: [],
       help: "Module of extra callbacks, repeatable (see above)",
     },
+    ...DISTRIBUTED_FLAGS,
   ];
 }
 
@@ -260,10 +277,16 @@ export interface TrainConfig {
   saveFreq: number;
   /** Scalar log folder, without a trailing slash. */
   logDir: string;
+  /** `--log-format`: the scalar logs written. */
+  logFormats: LogFormat[];
   /** The checkpoint folder `--resume` resolved to (`latest` looked up), if any. */
   resumeFrom?: string;
-  /** `--init-weights`, if given. */
+  /** `--init-weights`, if given (after `buildTraining`: the `--pretrained` file too). */
   initWeights?: string;
+  /** `--pretrained`: start from the published ImageNet weights of the model. */
+  pretrained: boolean;
+  /** `--init-weights-partial`: missing or misfitting starting tensors stay fresh. */
+  initWeightsPartial: boolean;
   /** `--backend`. */
   backend: BackendChoice;
   /** `--seed`. */
@@ -276,6 +299,10 @@ export interface TrainConfig {
   augment: boolean;
   /** `--plugin` modules. */
   plugins: string[];
+  /** `--distributed`: join an MPI job when launched in one (`auto`), or never (`off`). */
+  distributed: "auto" | "off";
+  /** `--sync-bn`: BatchNorm statistics over the whole global batch when data-parallel. */
+  syncBN: boolean;
   /** Every resolved flag by name, as `run.json` records it and plugins receive it. */
   settings: Record<string, unknown>;
 }
@@ -330,6 +357,33 @@ async function resumePoint(resume: string, saveDir: string): Promise<string> {
   return resume;
 }
 
+/** `--pretrained` and `--init-weights-partial` fit the rest of the command line. */
+function checkPretrainedRequest(
+  r: {
+    model: ModelConfig;
+    pretrained: boolean;
+    initWeights?: string;
+    initWeightsPartial: boolean;
+    resume?: string;
+  },
+): void {
+  if (r.initWeightsPartial && r.initWeights === undefined && !r.pretrained) {
+    throw new UsageError("--init-weights-partial needs --init-weights or --pretrained");
+  }
+  if (!r.pretrained) return;
+  if (r.initWeights !== undefined || r.resume !== undefined) {
+    throw new UsageError("give --pretrained, --init-weights or --resume, only one");
+  }
+  const { width, blocks } = r.model;
+  const own = RESNET_BLOCKS[modelDepth(r.model.model)];
+  if (width !== 64 || (blocks && blocks.join(",") !== own.join(","))) {
+    throw new UsageError(
+      `--pretrained needs the published network: --width 64 and blocks ${own.join(",")} ` +
+        `(got width ${width}, blocks ${blocks?.join(",") ?? own.join(",")})`,
+    );
+  }
+}
+
 /**
  * Parses and checks a training command line with the given defaults, loading nothing (the
  * `--resume latest` lookup aside). Resolves to null after `--help`. Throws
@@ -360,11 +414,15 @@ export async function parseTrainArgs(
   checkDataRequest({ dataset, data });
   const plugins = f.list("plugin");
   checkPluginFiles(plugins);
+  const logFormats = parseLogFormats(f.string("log-format"));
   const resume = f.optionalString("resume");
   const initWeights = f.optionalString("init-weights");
   if (resume !== undefined && initWeights !== undefined) {
     throw new UsageError("give --resume or --init-weights, not both");
   }
+  const pretrained = f.boolean("pretrained");
+  const initWeightsPartial = f.boolean("init-weights-partial");
+  checkPretrainedRequest({ model, pretrained, initWeights, initWeightsPartial, resume });
   const resumeFrom = resume === undefined ? undefined : await resumePoint(resume, saveDir);
   return {
     command,
@@ -381,14 +439,19 @@ export async function parseTrainArgs(
     saveDir,
     saveFreq: f.number("save-freq"),
     logDir: f.string("log-dir").replace(/\/+$/, ""),
+    logFormats,
     resumeFrom,
     initWeights,
+    pretrained,
+    initWeightsPartial,
     backend: f.choice("backend", BACKEND_CHOICES),
     seed: f.number("seed"),
     limitTrain: f.optionalNumber("limit-train"),
     limitEval: f.optionalNumber("limit-eval"),
     augment: defaults.augment ? !f.boolean("no-augment") : f.boolean("augment"),
     plugins,
+    distributed: f.choice("distributed", ["auto", "off"] as const),
+    syncBN: f.boolean("sync-bn"),
     settings: {
       ...Object.fromEntries(Object.entries(values).filter(([, x]) => x !== undefined)),
       "save-dir": saveDir,
@@ -410,6 +473,8 @@ export interface TrainingRun {
   data: LoadedData;
   /** The backend that runs it. */
   backend: BackendReport;
+  /** False on the ranks other than 0 of a data-parallel run: those write no files. */
+  leader: boolean;
   /** Scalar log file (the resumed run's own when resuming). */
   logFile: string;
   /** The command line that continues the run. */
@@ -418,10 +483,15 @@ export interface TrainingRun {
   callbacks: Callback[];
 }
 
-/** Loads `path`'s weights (a weights file, or a checkpoint folder's weights only) into `model`. */
-async function initWeights(model: Model, path: string): Promise<void> {
+/**
+ * Loads a starting point into `model`: a weights file in any format, or a checkpoint folder's
+ * weights only (step and optimiser start fresh). `partial` lets missing or misfitting tensors
+ * stay fresh (listed).
+ */
+async function initWeights(model: Model, path: string, partial: boolean): Promise<void> {
   const { tensors, source } = await readWeights(path);
-  loadNetworkTensors(model.net, tensors, { source });
+  const report = initFromTensors(model.net, tensors, { source, partial });
+  for (const line of describeInit(report)) console.log(line);
 }
 
 /**
@@ -434,6 +504,10 @@ export async function buildTraining(
   extraCallbacks: Callback[] = [],
 ): Promise<TrainingRun> {
   const { command, seed, batchSize, saveDir, logDir } = config;
+  // The published weights are fetched (or found in the cache) before anything heavy starts.
+  const initFrom = config.pretrained
+    ? await pretrainedWeights(modelDepth(config.model.model))
+    : config.initWeights;
   const plugins = await loadPlugins(config.plugins, {
     command,
     ...Object.fromEntries(
@@ -442,6 +516,8 @@ export async function buildTraining(
       ) => [k.replace(/-(.)/g, (_, c) => c.toUpperCase()), x]),
     ),
   });
+  const dist = startDistributed({ distributed: config.distributed, "sync-bn": config.syncBN });
+  const leader = dist?.leader ?? true;
   const backend = await startBackend({ backend: config.backend });
   const data = await loadData({
     dataset: config.dataset,
@@ -453,6 +529,7 @@ export async function buildTraining(
   });
   const built: TrainConfig = {
     ...config,
+    initWeights: initFrom,
     model: { ...config.model, classes: data.classNames.length, inChannels: data.imageShape[2] },
   };
   const model = new Model(buildNetwork(built.model, seed));
@@ -470,37 +547,59 @@ export async function buildTraining(
       loss: "softmax_cross_entropy",
       metrics: ["acc_top1", "acc_top5"],
     });
-    if (config.initWeights !== undefined) await initWeights(model, config.initWeights);
+    if (initFrom !== undefined) await initWeights(model, initFrom, config.initWeightsPartial);
     const previous = config.resumeFrom === undefined ? null : await readRunFile(saveDir);
     const stamp = new Date().toISOString().replaceAll(":", "-");
     const logFile = previous?.logFile.startsWith(`${logDir}/`)
       ? previous.logFile
       : `${logDir}/scalars-${stamp}-${Deno.pid}.jsonl`;
     const resumeCommand = resumeCommandFor(command, config.args, saveDir);
+    const newLoader = dist
+      ? dist.loader.bind(dist)
+      : (...a: ConstructorParameters<typeof DataLoader>) => new DataLoader(...a);
+    const evalOptions = {
+      batchSize,
+      shuffle: false,
+      transform: data.evalTransform,
+      training: false,
+    };
+    const evalLoader = newLoader(data.test, evalOptions);
+    const ranks = dist?.attach(model);
     return {
       config: built,
       model,
-      trainLoader: new DataLoader(data.train, {
+      trainLoader: newLoader(data.train, {
         batchSize,
         shuffle: true,
         seed,
         transform: data.trainTransform,
         training: true,
       }),
-      evalLoader: new DataLoader(data.test, {
-        batchSize,
-        shuffle: false,
-        transform: data.evalTransform,
-        training: false,
-      }),
+      evalLoader,
       data,
       backend,
+      leader,
       logFile,
       resumeCommand,
       callbacks: [
-        ...trainCallbacks({ saveDir, saveFreq: config.saveFreq, logFile, resumeCommand }),
+        ...(ranks ? [ranks.first] : []),
+        ...trainCallbacks({
+          saveDir,
+          saveFreq: config.saveFreq,
+          logFile,
+          resumeCommand,
+          logFormats: config.logFormats,
+          runFile: join(saveDir, "run.json"),
+          // The report (rank 0's alone) scores the whole test set, not rank 0's shard of it.
+          report: {
+            classNames: data.classNames,
+            evalData: dist ? new DataLoader(data.test, evalOptions) : evalLoader,
+          },
+          leader,
+        }),
         ...extraCallbacks,
         ...plugins,
+        ...(ranks ? [ranks.last] : []),
       ],
     };
   } catch (e) {
@@ -557,11 +656,13 @@ function describeRun(run: TrainingRun): string {
  */
 export async function runTraining(run: TrainingRun): Promise<TrainOutcome> {
   const { config, model, logFile, resumeCommand } = run;
-  const { command, saveDir } = config;
+  const { command, saveDir, logDir } = config;
   try {
     console.log(`${command}: ${model.net.name}`);
     console.log(describeRun(run));
-    await writeRunFile(saveDir, {
+    // Rank 0 alone writes files.
+    const writeRun = run.leader ? writeRunFile : () => Promise.resolve();
+    await writeRun(saveDir, {
       format: 1,
       network: model.net.name,
       model: config.model,
@@ -577,7 +678,7 @@ export async function runTraining(run: TrainingRun): Promise<TrainOutcome> {
       history = await model.fit(run.trainLoader, run.evalLoader, {
         epochs: config.epochs,
         resumeFrom: config.resumeFrom,
-        verbose: 1,
+        verbose: run.leader ? 1 : 0,
         callbacks: [watch, ...run.callbacks],
       });
     } catch (e) {
@@ -587,6 +688,9 @@ export async function runTraining(run: TrainingRun): Promise<TrainOutcome> {
     }
     console.log(`checkpoints: ${saveDir}/ (last: ${model.lastCheckpoint ?? "none written"})`);
     console.log(`scalar log:  ${logFile}`);
+    console.log(
+      `report:      ${saveDir}/report.html (curves: deno task board --log-dir ${logDir})`,
+    );
     return { history, saveDir, logFile, exitCode: model.stopReason?.exitCode ?? ExitCode.ok };
   } finally {
     model.dispose();

@@ -100,6 +100,9 @@ export interface AugmentDraws {
   angle: Float32Array;
 }
 
+// Random numbers each image takes from its batch's source (the fields of AugmentDraws).
+const DRAWS_PER_IMAGE = 8;
+
 /**
  * Draws one batch's augmentation parameters: eight numbers per image, in field order.
  *
@@ -495,11 +498,10 @@ export function cifarTrainTransform(opts: CifarTransformOptions = {}): BatchTran
   });
   return (images: Tensor4D, ctx: BatchContext) => {
     if (!ctx.training) return norm(images, ctx);
-    const draws = drawAugmentation(
-      images.shape[0],
-      seededRandom(seed, ctx.epoch, ctx.batch),
-      config,
-    );
+    const rand = seededRandom(seed, ctx.epoch, ctx.batch);
+    // A shard of a larger batch skips the draws of the examples before it.
+    for (let i = 0; i < DRAWS_PER_IMAGE * (ctx.offset ?? 0); i++) rand();
+    const draws = drawAugmentation(images.shape[0], rand, config);
     return tf.tidy(() => norm(augmentBatch(images, draws, config), ctx));
   };
 }

@@ -18,10 +18,12 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
+import { defaultCacheDir, downloadFile, md5File } from "../io/download.ts";
 import { FormatError } from "../io/errors.ts";
 import { ImageDataset } from "./image_dataset.ts";
 import { readTarGzFile } from "./tar.ts";
+
+export { md5File } from "../io/download.ts";
 
 /** The ten CIFAR-10 class names, in label order. */
 export const CIFAR10_CLASS_NAMES: readonly string[] = Object.freeze([
@@ -219,24 +221,6 @@ export async function readCifar10Folder(dir: string): Promise<Cifar10> {
   };
 }
 
-/**
- * MD5 of a file as lowercase hex, streamed so large archives need little memory.
- *
- * @example
- * ```ts
- * import { md5File } from "./cifar10.ts";
- * const path = await Deno.makeTempFile();
- * await Deno.writeTextFile(path, "abc");
- * console.log(await md5File(path)); // "900150983cd24fb0d6963f7d28e17f72"
- * ```
- */
-export async function md5File(path: string): Promise<string> {
-  const hash = createHash("md5");
-  const file = await Deno.open(path, { read: true });
-  for await (const chunk of file.readable) hash.update(chunk);
-  return hash.digest("hex");
-}
-
 /** Options for {@link readCifar10Archive}. */
 export interface ReadArchiveOptions {
   /**
@@ -310,12 +294,7 @@ export async function readCifar10Archive(
  * ```
  */
 export function defaultCifar10CacheDir(): string {
-  const own = Deno.env.get("DENO_TRAINER_CACHE");
-  if (own) return join(own, "cifar10");
-  const xdg = Deno.env.get("XDG_CACHE_HOME");
-  const home = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE");
-  const root = xdg ?? (home ? join(home, ".cache") : ".cache");
-  return join(join(root, "deno-trainer"), "cifar10");
+  return defaultCacheDir("cifar10");
 }
 
 /** Options for {@link downloadCifar10}. */
@@ -328,45 +307,6 @@ export interface DownloadOptions {
   md5?: string;
   /** Draw a progress bar on stderr (default true). */
   progress?: boolean;
-}
-
-function formatMB(bytes: number): string {
-  return (bytes / 1e6).toFixed(1);
-}
-
-/** Draws the download progress on stderr: a bar on a terminal, a line per 10% otherwise. */
-function progressReporter(name: string, enabled: boolean) {
-  const tty = Deno.stderr.isTerminal();
-  const encoder = new TextEncoder();
-  const started = performance.now();
-  let lastDraw = 0;
-  let lastDecile = -1;
-  return (received: number, total: number | null, resumedFrom: number, done = false) => {
-    if (!enabled) return;
-    const now = performance.now();
-    const rate = (received - resumedFrom) / Math.max(1e-3, (now - started) / 1000);
-    const frac = total ? received / total : 0;
-    let line: string;
-    if (total) {
-      const width = 30;
-      const filled = Math.round(frac * width);
-      line = `${name} [${"#".repeat(filled)}${" ".repeat(width - filled)}] ` +
-        `${(frac * 100).toFixed(0).padStart(3)}% ${formatMB(received)}/${formatMB(total)} MB ` +
-        `${formatMB(rate)} MB/s`;
-    } else {
-      line = `${name} ${formatMB(received)} MB ${formatMB(rate)} MB/s`;
-    }
-    if (tty) {
-      if (!done && now - lastDraw < 200) return;
-      lastDraw = now;
-      Deno.stderr.writeSync(encoder.encode(`\r${line}\x1b[K${done ? "\n" : ""}`));
-    } else {
-      const decile = Math.floor(frac * 10);
-      if (!done && decile === lastDecile) return;
-      lastDecile = decile;
-      Deno.stderr.writeSync(encoder.encode(`${line}\n`));
-    }
-  };
 }
 
 /**
@@ -384,80 +324,12 @@ function progressReporter(name: string, enabled: boolean) {
  * ```
  */
 export async function downloadCifar10(opts: DownloadOptions = {}): Promise<string> {
-  const dir = opts.cacheDir ?? defaultCifar10CacheDir();
-  const url = opts.url ?? CIFAR10_ARCHIVE.url;
-  const md5 = (opts.md5 ?? CIFAR10_ARCHIVE.md5).toLowerCase();
-  const target = join(dir, CIFAR10_ARCHIVE.fileName);
-  const part = `${target}.part`;
-  await Deno.mkdir(dir, { recursive: true });
-  const have = (await statOrNull(part))?.size ?? 0;
-  const response = await fetch(url, have > 0 ? { headers: { Range: `bytes=${have}-` } } : {});
-  let start: number;
-  let total: number | null;
-  if (response.status === 206) {
-    const range = response.headers.get("content-range") ?? "";
-    const m = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(range);
-    if (!m || Number(m[1]) !== have) {
-      await response.body?.cancel();
-      throw new Error(`${url}: server answered the resume request with Content-Range "${range}"`);
-    }
-    start = have;
-    total = m[2] === "*" ? null : Number(m[2]);
-  } else if (response.status === 416 && have > 0) {
-    // The .part already holds the whole file; the MD5 check below decides whether it is good.
-    await response.body?.cancel();
-    start = have;
-    total = have;
-  } else if (response.ok) {
-    start = 0;
-    const length = response.headers.get("content-length");
-    total = length ? Number(length) : null;
-  } else {
-    await response.body?.cancel();
-    throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`);
-  }
-  const report = progressReporter(CIFAR10_ARCHIVE.fileName, opts.progress ?? true);
-  if (response.body && response.status !== 416) {
-    const file = await Deno.open(part, {
-      write: true,
-      create: true,
-      append: start > 0,
-      truncate: start === 0,
-    });
-    let received = start;
-    try {
-      for await (const chunk of response.body) {
-        let written = 0;
-        while (written < chunk.length) written += await file.write(chunk.subarray(written));
-        received += chunk.length;
-        report(received, total, start);
-      }
-    } catch (e) {
-      throw new Error(
-        `download of ${url} stopped at ${received} bytes (${(e as Error).message}); ` +
-          `run again to resume from ${part}`,
-      );
-    } finally {
-      file.close();
-    }
-    report(received, total, start, true);
-    if (total !== null && received < total) {
-      throw new Error(
-        `download of ${url} stopped at ${received} of ${total} bytes; ` +
-          `run again to resume from ${part}`,
-      );
-    }
-  }
-  const actual = await md5File(part);
-  if (actual !== md5) {
-    await Deno.remove(part);
-    throw new FormatError(
-      part,
-      `downloaded file has MD5 ${actual}, expected ${md5}; it was deleted, run again to retry`,
-    );
-  }
-  await Deno.rename(part, target);
-  return target;
+  return await downloadFile({
+    url: opts.url ?? CIFAR10_ARCHIVE.url,
+    target: join(opts.cacheDir ?? defaultCifar10CacheDir(), CIFAR10_ARCHIVE.fileName),
+    md5: opts.md5 ?? CIFAR10_ARCHIVE.md5,
+    progress: opts.progress,
+  });
 }
 
 /** Options for {@link loadCifar10}. */

@@ -34,6 +34,11 @@ export interface BatchContext {
   batch: number;
   /** True while training (augmentation on), false for evaluation and prediction. */
   training: boolean;
+  /**
+   * Place of the batch's first example within a larger batch it is a shard of (data-parallel
+   * training, `src/dist/shard.ts`), so random draws can match the whole batch's (default 0).
+   */
+  offset?: number;
 }
 
 /**

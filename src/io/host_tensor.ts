@@ -28,11 +28,21 @@ export interface HostTensor {
 }
 
 /**
- * How elements are stored in a file. `float64` and `int64` are read only: they are converted on
- * read to `float32` (an error if a finite value overflows) and `int32` (an error if a value does
- * not fit), so every decoded tensor is a {@link HostTensor}.
+ * How elements are stored in a file. The types beyond {@link TensorDType} are read only: on read,
+ * `float64` becomes `float32` (an error if a finite value overflows), `float16` and `bfloat16`
+ * become `float32` exactly, `int64` becomes `int32` (an error if a value does not fit), `int16` and
+ * `int8` become `int32`, and `bool` becomes `uint8`, so every decoded tensor is a
+ * {@link HostTensor}.
  */
-export type StoredType = TensorDType | "float64" | "int64";
+export type StoredType =
+  | TensorDType
+  | "float64"
+  | "int64"
+  | "float16"
+  | "bfloat16"
+  | "int16"
+  | "int8"
+  | "bool";
 
 /** Bytes per element of each stored type. */
 export const STORED_SIZE: Readonly<Record<StoredType, number>> = {
@@ -41,6 +51,11 @@ export const STORED_SIZE: Readonly<Record<StoredType, number>> = {
   uint8: 1,
   float64: 8,
   int64: 8,
+  float16: 2,
+  bfloat16: 2,
+  int16: 2,
+  int8: 1,
+  bool: 1,
 };
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -149,7 +164,7 @@ export function decodeElements(
   if (bytes.length !== count * size) {
     throw new RangeError(`decodeElements: ${bytes.length} bytes for ${count} × ${size}`);
   }
-  if (stored === "uint8") return { dtype: "uint8", data: bytes.slice() };
+  if (stored === "uint8" || stored === "bool") return { dtype: "uint8", data: bytes.slice() };
   if (stored === "float32" || stored === "int32") {
     // slice() copies into a new, aligned buffer, which the typed array views need.
     const raw = littleEndian === LITTLE_ENDIAN_HOST ? bytes.slice() : swapBytes(bytes, 4);
@@ -173,6 +188,21 @@ export function decodeElements(
     }
     return { dtype: "float32", data: out };
   }
+  if (stored === "float16" || stored === "bfloat16") {
+    const out = new Float32Array(count);
+    for (let i = 0; i < count; i++) {
+      const h = view.getUint16(i * 2, littleEndian);
+      out[i] = stored === "bfloat16" ? bfloat16ToNumber(h) : float16ToNumber(h);
+    }
+    return { dtype: "float32", data: out };
+  }
+  if (stored === "int16" || stored === "int8") {
+    const out = new Int32Array(count);
+    for (let i = 0; i < count; i++) {
+      out[i] = stored === "int8" ? view.getInt8(i) : view.getInt16(i * 2, littleEndian);
+    }
+    return { dtype: "int32", data: out };
+  }
   const out = new Int32Array(count);
   for (let i = 0; i < count; i++) {
     const v = view.getBigInt64(i * 8, littleEndian);
@@ -185,4 +215,21 @@ export function decodeElements(
     out[i] = Number(v);
   }
   return { dtype: "int32", data: out };
+}
+
+function float16ToNumber(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 0x1f) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+const BF16_SCRATCH = new DataView(new ArrayBuffer(4));
+
+function bfloat16ToNumber(h: number): number {
+  // bfloat16 is the top half of a float32.
+  BF16_SCRATCH.setUint32(0, h << 16);
+  return BF16_SCRATCH.getFloat32(0);
 }

@@ -1,13 +1,15 @@
 /**
  * The one way to read weights: `readWeights(path)` takes a weights file or a checkpoint folder
- * and gives named host tensors in the exchange layout (conv kernels OIHW), saying which file
- * they came from. Every command and `Model.load` read through it, so every one of them verifies
- * a checkpoint folder against its manifest (size and SHA-256 of every file, see
- * `checkpoint.ts`) and refuses a damaged one with a {@linkcode CheckpointError} naming the file.
+ * and gives named host tensors in the exchange layout (conv kernels OIHW, Paddle's
+ * `_mean`/`_variance` as `running_mean`/`running_var`), saying which file they came from. Every
+ * command and `Model.load` read through it, so every one of them verifies a checkpoint folder
+ * against its manifest (size and SHA-256 of every file, see `checkpoint.ts`) and refuses a
+ * damaged one with a {@linkcode CheckpointError} naming the file.
  *
  * A file's format is told from its content, not its name: each entry of
- * {@linkcode WEIGHT_FORMATS} recognises its own first bytes. Safetensors is the one format
- * today; another (a PyTorch `.pth` reader) plugs in by adding an entry there.
+ * {@linkcode WEIGHT_FORMATS} recognises its own first bytes. Safetensors, PyTorch state dicts
+ * (`.pth`/`.pt`, zip and legacy formats) and Paddle `.pdparams` are read; pickled formats go
+ * through the restricted unpickler, so a weights file never runs code.
  *
  * @example
  * ```ts
@@ -28,6 +30,8 @@ import { join } from "node:path";
 import { CheckpointError, readCheckpoint } from "./checkpoint.ts";
 import { FormatError } from "./errors.ts";
 import type { HostTensor } from "./host_tensor.ts";
+import { decodePdparams } from "./pdparams.ts";
+import { decodePth, isLegacyPth, isZip } from "./pth.ts";
 import { decodeSafetensors } from "./safetensors.ts";
 
 /** The weights file inside a checkpoint folder (see `src/train/checkpoint_format.ts`). */
@@ -45,21 +49,54 @@ export interface DecodedWeights {
 export interface WeightsFormat {
   /** Short name, e.g. `safetensors`. */
   name: string;
+  /** What it is, for the error that lists every format read (e.g. `Paddle .pdparams`). */
+  description: string;
   /** True when `head` (the file's first bytes, at most 64) starts a file of this format. */
   detect(head: Uint8Array): boolean;
   /** Decodes a whole file; errors name `source`. */
-  decode(bytes: Uint8Array, source: string): DecodedWeights;
+  decode(bytes: Uint8Array, source: string): DecodedWeights | Promise<DecodedWeights>;
 }
 
 /** Safetensors: an 8-byte little-endian header length, then a JSON header starting with `{`. */
 const SAFETENSORS: WeightsFormat = {
   name: "safetensors",
+  description: "safetensors",
   detect: (head) => head.length > 8 && head[8] === 0x7b && head[6] === 0 && head[7] === 0,
   decode: (bytes, source) => decodeSafetensors(bytes, source),
 };
 
+const PTH_DESCRIPTION = "a PyTorch state dict (.pth, .pt)";
+
+/** PyTorch's zip format (`torch.save` since 1.6). */
+const PYTORCH: WeightsFormat = {
+  name: "pytorch",
+  description: PTH_DESCRIPTION,
+  detect: isZip,
+  decode: async (bytes, source) => ({ tensors: await decodePth(bytes, source), metadata: {} }),
+};
+
+/** PyTorch's legacy format: a pickle of torch's magic number first. */
+const PYTORCH_LEGACY: WeightsFormat = {
+  ...PYTORCH,
+  name: "pytorch-legacy",
+  detect: isLegacyPth,
+};
+
+/** Paddle `.pdparams`: one pickle (checked after the legacy PyTorch format, also a pickle). */
+const PADDLE: WeightsFormat = {
+  name: "paddle",
+  description: "Paddle .pdparams",
+  detect: (head) => head[0] === 0x80,
+  decode: (bytes, source) => ({ tensors: decodePdparams(bytes, source), metadata: {} }),
+};
+
 /** The formats {@linkcode readWeights} tries, in order. */
-export const WEIGHT_FORMATS: readonly WeightsFormat[] = [SAFETENSORS];
+export const WEIGHT_FORMATS: readonly WeightsFormat[] = [
+  SAFETENSORS,
+  PYTORCH,
+  PYTORCH_LEGACY,
+  PADDLE,
+];
 
 /** What {@linkcode readWeights} read. */
 export interface WeightsFile extends DecodedWeights {
@@ -72,8 +109,25 @@ export interface WeightsFile extends DecodedWeights {
 }
 
 /**
- * Decodes weights `bytes` of whatever {@linkcode WEIGHT_FORMATS} entry recognises them; throws
- * {@linkcode FormatError} naming `source` when none does.
+ * The name of the {@linkcode WEIGHT_FORMATS} entry that recognises `bytes` (only the first 64
+ * are looked at), or null when none does.
+ *
+ * @example
+ * ```ts
+ * import { detectWeightsFormat } from "./read_weights.ts";
+ * console.log(detectWeightsFormat(new Uint8Array([0x80, 2, 0x7d, 0x2e]))); // "paddle"
+ * ```
+ */
+export function detectWeightsFormat(bytes: Uint8Array): string | null {
+  const head = bytes.subarray(0, 64);
+  return WEIGHT_FORMATS.find((f) => f.detect(head))?.name ?? null;
+}
+
+/**
+ * Decodes weights `bytes` of whatever {@linkcode WEIGHT_FORMATS} entry recognises them.
+ *
+ * @throws {FormatError} naming `source` when no format does, or the bytes are damaged.
+ * @throws {PickleRefusedError} when a pickle names anything weights never need.
  *
  * @example
  * ```ts
@@ -83,21 +137,23 @@ export interface WeightsFile extends DecodedWeights {
  * const bytes = encodeSafetensors(new Map([
  *   ["w", { dtype: "float32", shape: [1], data: new Float32Array([3]) }],
  * ]));
- * console.log(decodeWeights(bytes, "<memory>").tensors.get("w")?.data); // Float32Array [3]
+ * console.log((await decodeWeights(bytes, "<memory>")).tensors.get("w")?.data); // Float32Array [3]
  * ```
  */
-export function decodeWeights(bytes: Uint8Array, source: string): DecodedWeights & {
-  format: string;
-} {
+export async function decodeWeights(
+  bytes: Uint8Array,
+  source = "<memory>",
+): Promise<DecodedWeights & { format: string }> {
   const head = bytes.subarray(0, 64);
   const format = WEIGHT_FORMATS.find((f) => f.detect(head));
   if (format === undefined) {
+    const described = [...new Set(WEIGHT_FORMATS.map((f) => f.description))];
     throw new FormatError(
       source,
-      `not a weights file this trainer reads (${WEIGHT_FORMATS.map((f) => f.name).join(", ")})`,
+      `not a weights file: neither ${described.slice(0, -1).join(", ")} nor ${described.at(-1)}`,
     );
   }
-  return { ...format.decode(bytes, source), format: format.name };
+  return { ...(await format.decode(bytes, source)), format: format.name };
 }
 
 /**
@@ -130,7 +186,7 @@ export async function readWeights(path: string): Promise<WeightsFile> {
     throw err;
   }
   if (!isDirectory) {
-    return { ...decodeWeights(await Deno.readFile(path), path), source: path };
+    return { ...(await decodeWeights(await Deno.readFile(path), path)), source: path };
   }
   const dir = path.replace(/\/+$/, "");
   const { files, meta } = await readCheckpoint(dir);
@@ -139,5 +195,5 @@ export async function readWeights(path: string): Promise<WeightsFile> {
     throw new CheckpointError(dir, `has no ${CHECKPOINT_WEIGHTS_FILE}`, CHECKPOINT_WEIGHTS_FILE);
   }
   const source = join(dir, CHECKPOINT_WEIGHTS_FILE);
-  return { ...decodeWeights(bytes, source), source, checkpoint: { dir, files, meta } };
+  return { ...(await decodeWeights(bytes, source)), source, checkpoint: { dir, files, meta } };
 }

@@ -63,7 +63,16 @@ function oihwToHwio(
   return out;
 }
 
-function fileShape(name: string, shape: readonly number[]): number[] {
+/**
+ * The shape a variable has in files: its own, except conv kernels, HWIO here and OIHW there.
+ *
+ * @example
+ * ```ts
+ * import { fileShape } from "./weights.ts";
+ * console.log(fileShape("conv1.weight", [7, 7, 3, 64])); // [64, 3, 7, 7]
+ * ```
+ */
+export function fileShape(name: string, shape: readonly number[]): number[] {
   return isConvKernel(name, shape.length) ? [shape[3], shape[2], shape[0], shape[1]] : [...shape];
 }
 

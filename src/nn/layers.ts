@@ -6,6 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { NamedVariable } from "./network.ts";
+import type { Tensor1D, Tensor4D, Variable } from "../tensor_types.ts";
 import { BATCH_NORM_TRAINING } from "../backend/fused_ops.ts";
 
 /** Deterministic source of per-variable seeds, so one network seed fixes every initial value. */
@@ -129,6 +130,9 @@ export const BN_MOMENTUM = 0.9;
 /** BatchNorm epsilon (recipe). */
 export const BN_EPSILON = 1e-5;
 
+/** Batch mean and biased variance per channel of an NHWC batch; see `BatchNorm.syncMoments`. */
+export type BatchMoments = (x: Tensor4D) => { mean: Tensor1D; variance: Tensor1D };
+
 /**
  * Batch normalisation over N, H, W with learned scale and shift. In training it normalises with
  * the batch mean and biased batch variance and folds both into the moving statistics.
@@ -137,13 +141,19 @@ export class BatchNorm {
   /** Exchange name prefix. */
   readonly name: string;
   /** Scale (γ), exchanged as `.weight`. */
-  readonly gamma: tf.Variable;
+  readonly gamma: Variable;
   /** Shift (β), exchanged as `.bias`. */
-  readonly beta: tf.Variable;
+  readonly beta: Variable;
   /** Moving mean, exchanged as `.running_mean`. */
-  readonly movingMean: tf.Variable;
+  readonly movingMean: Variable;
   /** Moving variance, exchanged as `.running_var`. */
-  readonly movingVar: tf.Variable;
+  readonly movingVar: Variable;
+  /**
+   * When set, training computes the batch mean and biased variance with this instead of over
+   * the local batch: the seam for statistics over several processes' batches (synchronised
+   * BatchNorm, `src/dist/sync_bn.ts`). It must be differentiable. Process-wide, null by default.
+   */
+  static syncMoments: BatchMoments | null = null;
 
   /**
    * Creates γ = 1, β = 0, moving mean 0 and moving variance 1. Variables stay unnamed in
@@ -158,7 +168,7 @@ export class BatchNorm {
   }
 
   /** Normalises; in training also updates the moving statistics. */
-  apply(x: tf.Tensor4D, training: boolean): tf.Tensor4D {
+  apply(x: Tensor4D, training: boolean): Tensor4D {
     if (!training) {
       return tf.batchNorm4d(
         x,
@@ -169,7 +179,9 @@ export class BatchNorm {
         BN_EPSILON,
       );
     }
-    const { mean, variance, y: fusedY } = batchStatistics(x, this.gamma, this.beta);
+    const { mean, variance, y: fusedY }: BatchStatistics = BatchNorm.syncMoments !== null
+      ? BatchNorm.syncMoments(x)
+      : batchStatistics(x, this.gamma, this.beta);
     this.movingMean.assign(tf.tidy(() => blend(this.movingMean, mean)));
     this.movingVar.assign(tf.tidy(() => blend(this.movingVar, variance)));
     return fusedY ?? tf.batchNorm4d(
@@ -193,6 +205,12 @@ export class BatchNorm {
   }
 }
 
+interface BatchStatistics {
+  mean: tf.Tensor;
+  variance: tf.Tensor;
+  y?: tf.Tensor4D;
+}
+
 /**
  * The batch mean and biased variance over N, H, W; where the active backend has a fused
  * training kernel (the native backend), also the normalised output `y`, computed with them in
@@ -202,7 +220,7 @@ function batchStatistics(
   x: tf.Tensor4D,
   gamma: tf.Variable,
   beta: tf.Variable,
-): { mean: tf.Tensor; variance: tf.Tensor; y?: tf.Tensor4D } {
+): BatchStatistics {
   if (tf.getKernel(BATCH_NORM_TRAINING, tf.getBackend()) === undefined) {
     return tf.moments(x, [0, 1, 2]);
   }

@@ -36,6 +36,15 @@ export interface MomentumSGDOptions {
   weightDecay?: number;
 }
 
+/**
+ * Turns a step's gradients (keyed by tfjs variable name, as `tf.variableGrads` returns them) into
+ * the gradients the update uses; see {@linkcode MomentumSGD.gradientHook}.
+ */
+export interface GradientHook {
+  /** Called with a step's gradients and the network's variables; returns the gradients to use. */
+  (grads: NamedTensorMap, vars: readonly NamedVariable[]): NamedTensorMap;
+}
+
 /** Momentum SGD with coupled L2 weight decay; see the module documentation. */
 export class MomentumSGD {
   /** The schedule the rate comes from; a callback may replace it to change the rate. */
@@ -44,6 +53,13 @@ export class MomentumSGD {
   readonly momentum: number;
   /** L2 weight decay factor. */
   readonly weightDecay: number;
+  /**
+   * Called with the gradients of every step before the update; the update uses what it returns.
+   * The seam for gradient processing outside the optimiser, e.g. averaging over data-parallel
+   * ranks (`src/dist/`) or clipping. Tensors it creates are freed after the update; it must not
+   * dispose the ones it is given. Null (the default): gradients are used as they are.
+   */
+  gradientHook: GradientHook | null = null;
   readonly #buffers = new Map<string, tf.Variable>();
 
   /**
@@ -75,6 +91,16 @@ export class MomentumSGD {
    * Throws when a trainable variable has no gradient. Does not dispose `grads`.
    */
   applyGradients(vars: readonly NamedVariable[], grads: NamedTensorMap): void {
+    const given = Object.values(grads);
+    if (this.gradientHook !== null) grads = this.gradientHook(grads, vars);
+    try {
+      this.#update(vars, grads);
+    } finally {
+      tf.dispose(Object.values(grads).filter((t) => !given.includes(t)));
+    }
+  }
+
+  #update(vars: readonly NamedVariable[], grads: NamedTensorMap): void {
     const lr = this.lr;
     // One kernel per parameter where the backend has it (native) instead of five.
     const fused = tf.getKernel(MOMENTUM_SGD_UPDATE, tf.getBackend()) !== undefined;

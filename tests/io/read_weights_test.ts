@@ -2,8 +2,19 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CheckpointError, writeCheckpoint } from "../../src/io/checkpoint.ts";
 import { FormatError } from "../../src/io/errors.ts";
-import { decodeWeights, readWeights, WEIGHT_FORMATS } from "../../src/io/read_weights.ts";
-import { encodeSafetensors, type HostTensor } from "../../src/io/safetensors.ts";
+import type { HostTensor } from "../../src/io/host_tensor.ts";
+import { encodePdparams } from "../../src/io/pdparams.ts";
+import {
+  decodeWeights,
+  detectWeightsFormat,
+  readWeights,
+  WEIGHT_FORMATS,
+} from "../../src/io/read_weights.ts";
+import { encodeSafetensors } from "../../src/io/safetensors.ts";
+import { findPython, reportSkip, runPython } from "./python.ts";
+
+const torch = await findPython(["torch"]);
+reportSkip(torch, "reading a .pth by content", "torch (apt-get install python3-torch)");
 
 const tensors = new Map<string, HostTensor>([
   ["conv1.weight", { dtype: "float32", shape: [1, 1, 1, 2], data: new Float32Array([1.5, -2]) }],
@@ -60,7 +71,10 @@ Deno.test("damaged, weightless and unknown inputs are refused, naming the file",
   await assert.rejects(readWeights(npy), (e: unknown) => {
     assert.ok(e instanceof FormatError);
     assert.equal(e.source, npy);
-    assert.match(e.message, /not a weights file this trainer reads \(safetensors\)/);
+    assert.match(
+      e.message,
+      /not a weights file: neither safetensors, a PyTorch state dict \(\.pth, \.pt\) nor Paddle \.pdparams/,
+    );
     return true;
   });
   await assert.rejects(readWeights(join(root, "absent")), /absent: no such file or folder/);
@@ -74,8 +88,69 @@ Deno.test("damaged, weightless and unknown inputs are refused, naming the file",
   );
 });
 
-Deno.test("decodeWeights tries every registered format in order", () => {
-  assert.deepEqual(WEIGHT_FORMATS.map((f) => f.name), ["safetensors"]);
-  assert.equal(decodeWeights(weights, "<memory>").tensors.size, 2);
-  assert.throws(() => decodeWeights(new Uint8Array(16), "zeros"), /zeros: not a weights file/);
+Deno.test("decodeWeights tries every registered format in order", async () => {
+  assert.deepEqual(WEIGHT_FORMATS.map((f) => f.name), [
+    "safetensors",
+    "pytorch",
+    "pytorch-legacy",
+    "paddle",
+  ]);
+  assert.equal((await decodeWeights(weights, "<memory>")).tensors.size, 2);
+  await assert.rejects(decodeWeights(new Uint8Array(16), "zeros"), /zeros: not a weights file/);
+});
+
+const nchw = new Map<string, HostTensor>([
+  ["conv1.weight", { dtype: "float32", shape: [2, 1, 1, 1], data: new Float32Array([1.5, -2]) }],
+  ["bn1.running_var", { dtype: "float32", shape: [2], data: new Float32Array([3, 4]) }],
+]);
+
+Deno.test("every format is told apart by content, whatever the file is called", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // Misleading names on purpose.
+    await Deno.writeFile(`${dir}/a.pth`, encodeSafetensors(nchw, { network: "x" }));
+    await Deno.writeFile(`${dir}/b.safetensors`, encodePdparams(nchw));
+    await writeCheckpoint(`${dir}/ck`, { "model.safetensors": encodeSafetensors(nchw) }, {});
+    const a = await readWeights(`${dir}/a.pth`);
+    const b = await readWeights(`${dir}/b.safetensors`);
+    const c = await readWeights(`${dir}/ck/`);
+    assert.deepEqual([a.format, b.format, c.format], ["safetensors", "paddle", "safetensors"]);
+    assert.deepEqual(a.metadata, { network: "x" });
+    assert.equal(c.source, `${dir}/ck/model.safetensors`);
+    for (const f of [a, b, c]) assert.deepEqual(f.tensors, nchw, f.source);
+    if (torch !== null) {
+      await runPython(
+        torch,
+        `import sys, torch
+torch.save({"conv1.weight": torch.tensor([1.5, -2]).reshape(2, 1, 1, 1),
+            "bn1.running_var": torch.tensor([3.0, 4.0])}, sys.argv[1])
+torch.save({"conv1.weight": torch.tensor([1.5, -2]).reshape(2, 1, 1, 1),
+            "bn1.running_var": torch.tensor([3.0, 4.0])}, sys.argv[2],
+           _use_new_zipfile_serialization=False)`,
+        [`${dir}/c.weights`, `${dir}/d.pdparams`],
+      );
+      const z = await readWeights(`${dir}/c.weights`);
+      const l = await readWeights(`${dir}/d.pdparams`);
+      assert.deepEqual([z.format, l.format], ["pytorch", "pytorch-legacy"]);
+      assert.deepEqual(z.tensors, nchw);
+      assert.deepEqual(l.tensors, nchw);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("anything else is refused as not a weights file, naming it", async () => {
+  assert.equal(detectWeightsFormat(new TextEncoder().encode("hello world, not weights")), null);
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/notes.pth`, "hello world, not weights");
+    await assert.rejects(readWeights(`${dir}/notes.pth`), (e: Error) => {
+      assert.ok(e instanceof FormatError);
+      assert.match(e.message, /notes\.pth: not a weights file: neither safetensors, a PyTorch/);
+      return true;
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -46,7 +46,7 @@ Deno.test("in fit, the example plugin stops after the first epoch that reaches t
   const full = await run(2); // unreachable: all six epochs run
   assert.equal(full.length, 6);
   const accs = full.map((l) => l.eval_acc_top1);
-  accs.forEach((a, i) => assert.equal(full[i].best_acc_top1, Math.max(...accs.slice(0, i + 1))));
+  accs.forEach((_, i) => assert.equal(full[i].best_acc_top1, Math.max(...accs.slice(0, i + 1))));
   // The best accuracy of the run, reached first at epoch `first`: the same run stops there.
   const best = Math.max(...accs);
   const first = accs.indexOf(best);

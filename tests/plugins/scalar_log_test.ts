@@ -4,6 +4,7 @@ import { ScalarLog, type ScalarRecord } from "../../plugins/scalar_log.ts";
 import { Model } from "../../src/train/model.ts";
 import { MomentumSGD } from "../../src/train/optimizer.ts";
 import { quadrantDataset, Recorder, tinyNet, useCpu } from "../train/helpers.ts";
+import { decodeEvents, decodeVdl, onlyFile } from "../io/log_decoders.ts";
 
 await useCpu();
 
@@ -63,6 +64,38 @@ Deno.test("the log parses line by line and holds exactly the recipe's tags at th
   const evalLoss = recs.filter((r) => r.tag === "eval/loss").map((r) => r.value);
   assert.deepEqual(evalLoss, rec.evalLogs.map((l) => l.loss));
   model.dispose();
+
+  // The event file and the VisualDL log hold the same (tag, step, value) as the JSONL, in float32.
+  assert.equal(log.runDir, log.path!.replace(/\.jsonl$/, ".logs"));
+  const expected = recs.map((r) => [r.tag, r.step, Math.fround(r.value)]);
+  const events = decodeEvents(await Deno.readFile(await onlyFile(log.runDir!, "events.out.")));
+  assert.equal(events[0].fileVersion, "brain.Event:2");
+  assert.deepEqual(
+    events.slice(1).map((e) => [e.scalars[0].tag, e.step, e.scalars[0].value]),
+    expected,
+  );
+  const vdl = decodeVdl(await Deno.readFile(await onlyFile(log.runDir!, "vdlrecords.")));
+  assert.equal(vdl[0].tag, "meta_data_tag");
+  assert.deepEqual(vdl.slice(1).map((v) => [v.tag, v.id, v.value]), expected);
+  assert.ok(vdl.slice(1).every((v) => v.timestamp === 1700000000250));
+});
+
+Deno.test("formats choose the files: tensorboard alone writes no JSONL and no VisualDL log", async () => {
+  const dir = await Deno.makeTempDir();
+  const model = newModel();
+  const log = new ScalarLog({ file: `${dir}/run.jsonl`, formats: ["tensorboard"] });
+  await model.fit(quadrantDataset(5), quadrantDataset(4, 1), {
+    epochs: 1,
+    batchSize: 3,
+    verbose: 0,
+    callbacks: [log],
+  });
+  model.dispose();
+  assert.equal(log.path, null);
+  assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["run.logs"]);
+  const names = [...Deno.readDirSync(`${dir}/run.logs`)].map((e) => e.name);
+  assert.equal(names.length, 1);
+  assert.match(names[0], /^events\.out\.tfevents\.\d{10}\./);
 });
 
 Deno.test("appending on resume drops what the crashed run logged after its checkpoint: every step once", async () => {
@@ -83,6 +116,8 @@ Deno.test("appending on resume drops what the crashed run logged after its check
   });
   first.dispose();
   await Deno.writeTextFile(file, '{"tag":"train/lo', { append: true }); // torn by the crash
+  const eventFile = await onlyFile(`${dir}/run.logs`, "events.out.");
+  await Deno.writeFile(eventFile, new Uint8Array([9, 0, 0]), { append: true });
   const second = newModel();
   await second.fit(train, test, {
     epochs: 3,
@@ -100,4 +135,16 @@ Deno.test("appending on resume drops what the crashed run logged after its check
       tag,
     );
   }
+  // The same run folder's one event file and one VisualDL log continue with every step once,
+  // holding what the JSONL holds.
+  const expected = recs.map((r) => [r.tag, r.step, Math.fround(r.value)]);
+  const events = decodeEvents(
+    await Deno.readFile(await onlyFile(`${dir}/run.logs`, "events.out.")),
+  );
+  assert.deepEqual(
+    events.slice(1).map((e) => [e.scalars[0].tag, e.step, e.scalars[0].value]),
+    expected,
+  );
+  const vdl = decodeVdl(await Deno.readFile(await onlyFile(`${dir}/run.logs`, "vdlrecords.")));
+  assert.deepEqual(vdl.slice(1).map((v) => [v.tag, v.id, v.value]), expected);
 });

@@ -93,8 +93,18 @@ Deno.test("every bad command line exits non-zero with a one-line reason and writ
     ],
     ["resume from a non-checkpoint", ["train", "--resume", "."], /not a checkpoint folder/],
     ["demo: unknown flag", ["demo", "--nope"], /nope/],
-    ["evaluate without --checkpoint", ["evaluate"], /--checkpoint is required/],
+    [
+      "evaluate without --checkpoint",
+      ["evaluate"],
+      /give exactly one of --checkpoint DIR or --weights FILE/,
+    ],
     ["evaluate: missing checkpoint", ["evaluate", "--checkpoint", "gone"], /no such file.*gone/],
+    ["evaluate: weights, no dataset", ["evaluate", "--weights", "."], /--weights needs --dataset/],
+    [
+      "evaluate: both --checkpoint and --weights",
+      ["evaluate", "--checkpoint", ".", "--weights", "."],
+      /give exactly one of --checkpoint DIR or --weights FILE/,
+    ],
     [
       "evaluate: folder without checkpoints",
       ["evaluate", "--checkpoint", "."],

@@ -43,7 +43,7 @@ Deno.test("Ctrl-C in train saves the last step, exits 130, and its resume line c
   const resumed = await runCli(resume, dir);
   assert.equal(resumed.code, 0, show(resumed));
   assert.match(resumed.stdout, /resume:\s+out\/(interrupted|\d+)/);
-  const logs = [...Deno.readDirSync(`${dir}/logs`)];
+  const logs = [...Deno.readDirSync(`${dir}/logs`)].filter((e) => e.name.endsWith(".jsonl"));
   assert.equal(logs.length, 1, "the resumed run appends to the same log");
   const steps = Deno.readTextFileSync(`${dir}/logs/${logs[0].name}`).trim().split("\n")
     .map((l) => JSON.parse(l)).filter((r) => r.tag === "train/loss").map((r) => r.step);

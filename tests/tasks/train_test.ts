@@ -83,25 +83,42 @@ export function createPlugin(config: Record<string, unknown>) {
     assert.match(first.stdout, /^PLUGIN-FACTORY batch 32 epochs 2$/m);
   });
 
-  await t.step("writes checkpoints 0, 1 and final, run.json, and one log", () => {
-    const tree = listTree(cwd).filter((p) => !p.endsWith(".ts"));
-    for (const c of ["0", "1", "final"]) {
-      for (
-        const f of ["manifest.json", "model.safetensors", "optimizer.safetensors", "state.json"]
-      ) {
-        assert.ok(tree.includes(`ck/${c}/${f}`), `ck/${c}/${f} missing: ${tree}`);
+  await t.step(
+    "writes checkpoints 0, 1 and final, run.json, the report, and one run's logs",
+    () => {
+      const tree = listTree(cwd).filter((p) => !p.endsWith(".ts"));
+      for (const c of ["0", "1", "final"]) {
+        for (
+          const f of ["manifest.json", "model.safetensors", "optimizer.safetensors", "state.json"]
+        ) {
+          assert.ok(tree.includes(`ck/${c}/${f}`), `ck/${c}/${f} missing: ${tree}`);
+        }
       }
-    }
-    assert.deepEqual(tree.filter((p) => /^ck\/[^/]+$/.test(p)), [
-      "ck/0",
-      "ck/1",
-      "ck/final",
-      "ck/run.json",
-    ]);
-    assert.equal(tree.filter((p) => p.startsWith("logs/")).length, 1);
-  });
+      assert.deepEqual(tree.filter((p) => /^ck\/[^/]+$/.test(p)), [
+        "ck/0",
+        "ck/1",
+        "ck/final",
+        "ck/report.html",
+        "ck/run.json",
+      ]);
+      const logs = tree.filter((p) => p.startsWith("logs/")).map((p) =>
+        p.replace(/scalars-[^/.]+\.\d+Z-\d+/, "RUN").replace(/\.\d{10}(\.[^/]+)?$/, ".TIME$1")
+      ).sort();
+      assert.deepEqual(logs, [
+        "logs/RUN.jsonl",
+        "logs/RUN.logs",
+        "logs/RUN.logs/events.out.tfevents.TIME." + Deno.hostname(),
+        "logs/RUN.logs/run.json",
+        "logs/RUN.logs/vdlrecords.TIME.log",
+      ]);
+    },
+  );
 
-  const logFile = join(cwd, "logs", [...Deno.readDirSync(join(cwd, "logs"))][0].name);
+  const logFile = join(
+    cwd,
+    "logs",
+    [...Deno.readDirSync(join(cwd, "logs"))].find((e) => e.name.endsWith(".jsonl"))!.name,
+  );
   const log = byTag(readScalarLog(logFile));
 
   await t.step("the log's tags, steps and learning rates follow the recipe", () => {
@@ -216,7 +233,9 @@ export function createPlugin(config: Record<string, unknown>) {
       const r = await runCli(["train", ...TINY, "--resume", "latest"], cwd);
       assert.equal(r.code, 0, show(r));
       assert.match(r.stdout, /resume: +ck\/0$/m);
-      assert.deepEqual(listTree(join(cwd, "logs")), [logFile.split("/").at(-1)]);
+      const before = listTree(join(cwd, "logs"));
+      assert.equal(before.length, 5, before.join(" ")); // the same log, run folder and its 3 files
+      assert.ok(before.includes(logFile.split("/").at(-1)!));
       const resumed = byTag(readScalarLog(logFile));
       for (const [tag, lines] of resumed) {
         const want = tag.startsWith("train/") ? [1, 2, 3, 4] : [0, 1];
