@@ -123,12 +123,6 @@ async function trainCli(dir: string, backend: string, env: Record<string, string
   };
 }
 
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
-
 /**
  * Asserts `got` equals `want`: every loss within LOSS_TOLERANCE relative, and the update of all
  * parameters (final − initial weights, moving variances aside) within UPDATE_TOLERANCE of the

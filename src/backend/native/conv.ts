@@ -31,29 +31,13 @@ import {
   type PrimitiveArg,
 } from "./dnnl.ts";
 import type { BufferPool } from "./pool.ts";
+import type { ConvGeometry } from "./conv_geometry.ts";
 import { type UnitStride, unitStride } from "./unit_stride.ts";
+
+export type { ConvGeometry };
 
 /** Environment variable naming the weight-gradient implementations to use instead of timing. */
 export const WEIGHT_GRAD_IMPL_ENV = "DENO_TRAINER_WEIGHT_GRAD_IMPL";
-
-/** Geometry of one 2-D convolution, NHWC / HWIO, as TensorFlow.js's conv info gives it. */
-export interface ConvGeometry {
-  batch: number;
-  inHeight: number;
-  inWidth: number;
-  inChannels: number;
-  outHeight: number;
-  outWidth: number;
-  outChannels: number;
-  filterHeight: number;
-  filterWidth: number;
-  strideHeight: number;
-  strideWidth: number;
-  padTop: number;
-  padBottom: number;
-  padLeft: number;
-  padRight: number;
-}
 
 interface ConvEntry {
   main: Primitive;

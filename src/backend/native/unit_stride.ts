@@ -25,7 +25,7 @@
  *
  * @module
  */
-import type { ConvGeometry } from "./conv.ts";
+import type { ConvGeometry } from "./conv_geometry.ts";
 
 /** A strided 1×1 convolution restated over its gathered input. */
 export interface UnitStride {
