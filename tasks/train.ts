@@ -35,6 +35,7 @@ import {
   modelDepth,
   parseBlocks,
   startBackend,
+  WEBGPU_KERNELS_FLAG,
 } from "./common.ts";
 import { checkDataRequest, DATASET_NAMES, type DatasetName, loadData } from "./data.ts";
 import { type FlagSpec, type FlagValues, parseFlags, UsageError } from "./flags.ts";
@@ -188,6 +189,7 @@ export function trainFlags(d: TrainDefaults): FlagSpec[] {
         "Start from these weights (.safetensors or a checkpoint folder); optimiser starts fresh",
     },
     BACKEND_FLAG,
+    WEBGPU_KERNELS_FLAG,
     {
       name: "seed",
       type: "integer",

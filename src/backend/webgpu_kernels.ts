@@ -1,7 +1,7 @@
 /**
  * Our WGSL training kernels over TensorFlow.js's `webgpu` backend, switched on or off as a
  * whole: `ours` registers them in place of the stock kernels (the convolution gradients as tiled
- * implicit GEMMs), `stock` puts TensorFlow.js's own kernels back, so a user can rule ours out
+ * implicit GEMMs, fused BatchNorm training forward and backward, the momentum-SGD update), `stock` puts TensorFlow.js's own kernels back, so a user can rule ours out
  * and a benchmark can compare both. Model code does not change.
  *
  * @example
@@ -15,7 +15,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-webgpu";
-import { webgpuKernelConfigs } from "./webgpu/kernels.ts";
+import { webgpuFusedConfigs, webgpuKernelConfigs } from "./webgpu/kernels.ts";
+import { nativeGradientConfigs } from "./native/kernels.ts";
 
 /** Values of `--webgpu-kernels`. */
 export const WEBGPU_KERNEL_CHOICES = ["ours", "stock"] as const;
@@ -54,6 +55,14 @@ export function useWebGPUKernels(which: WebGPUKernels): void {
     if (current) tf.unregisterKernel(k.kernelName, "webgpu");
     const replacement = which === "ours" ? k : stock.get(k.kernelName);
     if (replacement) tf.registerKernel(replacement);
+  }
+  for (const k of webgpuFusedConfigs()) {
+    if (tf.getKernel(k.kernelName, "webgpu")) tf.unregisterKernel(k.kernelName, "webgpu");
+    if (which === "ours") tf.registerKernel(k);
+  }
+  // The fused kernels' gradients are the native backend's (gradients are global by name).
+  for (const g of nativeGradientConfigs()) {
+    if (!tf.getGradient(g.kernelName)) tf.registerGradient(g);
   }
   active = which;
 }

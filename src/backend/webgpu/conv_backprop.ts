@@ -110,7 +110,7 @@ class GemmProgram implements WebGPUProgram {
   ) {
     this.variableNames = variableNames;
     this.outputShape = outputShape;
-    this.workgroupSize = [tiles.tx, tiles.ty, 1];
+    this.workgroupSize = [tiles.ty, tiles.tx, 1];
     this.dispatchLayout = { x: [0], y: [1] };
     this.dispatch = grid;
     this.shaderKey = `${name}_${key}_${tilesKey(tiles)}`;
@@ -228,9 +228,27 @@ fn store(m: i32, n: i32, v: f32) { result[(chunkIndex * GEMM_M + m) * CO + n] = 
   return sum;
 }
 
+/** Constants of one stride phase `(ph, pw)` of the input gradient. */
+function phaseConstants(c: Conv2DInfo, ph: number, pw: number): string {
+  const [sh, sw] = [c.strideHeight, c.strideWidth];
+  const kh0 = (ph + c.padInfo.top) % sh;
+  const kw0 = (pw + c.padInfo.left) % sw;
+  return `
+const PH = ${ph};
+const PW = ${pw};
+const KH0 = ${kh0};
+const KW0 = ${kw0};
+const TAPS_W = ${Math.max(0, Math.ceil((c.filterWidth - kw0) / sw))};
+const TAPS = ${Math.max(0, Math.ceil((c.filterHeight - kh0) / sh))} * TAPS_W;
+const ROWS_H = ${Math.ceil((c.inHeight - ph) / sh)};
+const ROWS_W = ${Math.ceil((c.inWidth - pw) / sw)};`;
+}
+
 /**
  * The input gradient `dx` (shape `info.inShape`) of the convolution `info` for output gradient
- * `dy` and filter `w`.
+ * `dy` and filter `w`: one dispatch per stride phase, each with its geometry as constants (the
+ * index arithmetic then needs no division by a run-time value, which a CPU adapter pays dearly
+ * for), all writing into one output.
  */
 export function convInputGradient(
   backend: WebGPUBackend,
@@ -243,69 +261,54 @@ export function convInputGradient(
   const rowsMax = info.batchSize * Math.ceil(info.inHeight / sh) * Math.ceil(info.inWidth / sw);
   const n = info.inChannels;
   const tiles = gemmTiles(deviceLimits(backend), rowsMax, n);
-  const parts: GemmParts = {
-    n: "CI",
-    aAlongK: true,
-    bAlongK: true,
-    functions: `${geometryConstants(info)}
-var<private> ph: i32;
-var<private> pw: i32;
-var<private> kh0: i32;
-var<private> kw0: i32;
-var<private> tapsW: i32;
-var<private> taps: i32;
-var<private> rowsH: i32;
-var<private> rowsW: i32;
-fn setup(z: i32) {
-  ph = z / SW;
-  pw = z % SW;
-  kh0 = (ph + PT) % SH;
-  kw0 = (pw + PL) % SW;
-  tapsW = max(0, (KW - kw0 + SW - 1) / SW);
-  taps = max(0, (KH - kh0 + SH - 1) / SH) * tapsW;
-  rowsH = (IH - ph + SH - 1) / SH;
-  rowsW = (IW - pw + SW - 1) / SW;
-}
-fn mCount() -> i32 { return BATCH * rowsH * rowsW; }
+  let out: tf.TensorInfo | undefined;
+  for (let ph = 0; ph < sh; ph++) {
+    for (let pw = 0; pw < sw; pw++) {
+      const rows = info.batchSize * Math.ceil((info.inHeight - ph) / sh) *
+        Math.ceil((info.inWidth - pw) / sw);
+      const parts: GemmParts = {
+        n: "CI",
+        aAlongK: true,
+        bAlongK: true,
+        functions: `${geometryConstants(info)}
+${phaseConstants(info, ph, pw)}
+fn setup(z: i32) {}
+fn mCount() -> i32 { return BATCH * ROWS_H * ROWS_W; }
 fn kBegin() -> i32 { return 0; }
-fn kEnd() -> i32 { return taps * CO; }
+fn kEnd() -> i32 { return TAPS * CO; }
 fn aAt(m: i32, k: i32) -> f32 {
-  let j = m % rowsW;
-  let rest = m / rowsW;
-  let ih = ph + SH * (rest % rowsH);
-  let iw = pw + SW * j;
+  let rest = m / ROWS_W;
+  let ih = PH + SH * (rest % ROWS_H);
+  let iw = PW + SW * (m % ROWS_W);
   let tap = k / CO;
-  let oh = (ih + PT - kh0 - SH * (tap / tapsW)) / SH;
-  let ow = (iw + PL - kw0 - SW * (tap % tapsW)) / SW;
+  let oh = (ih + PT - KH0 - SH * (tap / TAPS_W)) / SH;
+  let ow = (iw + PL - KW0 - SW * (tap % TAPS_W)) / SW;
   if (oh < 0 || oh >= OH || ow < 0 || ow >= OW) { return 0.0; }
-  return dy[((rest / rowsH * OH + oh) * OW + ow) * CO + k % CO];
+  return dy[((rest / ROWS_H * OH + oh) * OW + ow) * CO + k % CO];
 }
 fn bAt(k: i32, n: i32) -> f32 {
   let tap = k / CO;
-  let kh = kh0 + SH * (tap / tapsW);
-  let kw = kw0 + SW * (tap % tapsW);
+  let kh = KH0 + SH * (tap / TAPS_W);
+  let kw = KW0 + SW * (tap % TAPS_W);
   return W[((kh * KW + kw) * CI + n) * CO + k % CO];
 }
 fn store(m: i32, n: i32, v: f32) {
-  let j = m % rowsW;
-  let rest = m / rowsW;
-  let ih = ph + SH * (rest % rowsH);
-  result[((rest / rowsH * IH + ih) * IW + pw + SW * j) * CI + n] = v;
+  let rest = m / ROWS_W;
+  let ih = PH + SH * (rest % ROWS_H);
+  result[((rest / ROWS_H * IH + ih) * IW + PW + SW * (m % ROWS_W)) * CI + n] = v;
 }`,
-  };
-  const grid: [number, number, number] = [
-    Math.ceil(n / tiles.tn),
-    Math.ceil(rowsMax / tiles.tm),
-    sh * sw,
-  ];
-  const program = new GemmProgram(
-    "ourConv2DDerInput",
-    ["dy", "W"],
-    info.inShape,
-    tiles,
-    grid,
-    parts,
-    geometryKey(info),
-  );
-  return backend.runWebGPUProgram(program, [dy, w], "float32");
+      };
+      const program = new GemmProgram(
+        "ourConv2DDerInput",
+        ["dy", "W"],
+        info.inShape,
+        tiles,
+        [Math.ceil(n / tiles.tn), Math.ceil(rows / tiles.tm), 1],
+        parts,
+        `${geometryKey(info)}_${ph}_${pw}`,
+      );
+      out = backend.runWebGPUProgram(program, [dy, w], "float32", undefined, out);
+    }
+  }
+  return out!;
 }

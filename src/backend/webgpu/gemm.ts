@@ -66,8 +66,16 @@ function pow2AtLeast(n: number): number {
  * workgroup-memory limits.
  */
 export function gemmTiles(limits: GemmLimits, m: number, n: number): GemmTiles {
-  let tx = Math.min(MAX_SIDE, pow2AtLeast(Math.ceil(n / PER_THREAD)), limits.maxComputeWorkgroupSizeX);
-  let ty = Math.min(MAX_SIDE, pow2AtLeast(Math.ceil(m / PER_THREAD)), limits.maxComputeWorkgroupSizeY);
+  let tx = Math.min(
+    MAX_SIDE,
+    pow2AtLeast(Math.ceil(n / PER_THREAD)),
+    limits.maxComputeWorkgroupSizeX,
+  );
+  let ty = Math.min(
+    MAX_SIDE,
+    pow2AtLeast(Math.ceil(m / PER_THREAD)),
+    limits.maxComputeWorkgroupSizeY,
+  );
   while (tx * ty > limits.maxComputeInvocationsPerWorkgroup) {
     if (tx >= ty) tx /= 2;
     else ty /= 2;
@@ -116,7 +124,8 @@ function stage(
       if (row < ${limit} && k < kStop) {
         v = ${read("row", "k")};
       }
-      ${target}[kk * ${rows} + r] = v;
+      let at = kk * ${rows} + r;
+      ${target}[at / 4][at % 4] = v;
     }`;
 }
 
@@ -132,16 +141,17 @@ const TX = ${t.tx};
 const TY = ${t.ty};
 const THREADS = ${t.tx * t.ty};
 const GEMM_N = ${parts.n};
-var<workgroup> tileA: array<f32, ${t.tm * t.tk}>;
-var<workgroup> tileB: array<f32, ${t.tn * t.tk}>;
+// Four neighbouring rows (columns) per element, so an invocation reads its four in one load.
+var<workgroup> tileA: array<vec4<f32>, ${t.tm * t.tk / 4}>;
+var<workgroup> tileB: array<vec4<f32>, ${t.tn * t.tk / 4}>;
 ${parts.functions}
 
 fn main() {
   // TensorFlow.js binds its uniforms to every program; the pipeline layout needs them used.
   _ = uniforms.NAN;
-  let tx = i32(localId.x);
-  let ty = i32(localId.y);
-  let tid = ty * TX + tx;
+  let ty = i32(localId.x);
+  let tx = i32(localId.y);
+  let tid = tx * TY + ty;
   let n0 = i32(workgroupId.x) * TN;
   let m0 = i32(workgroupId.y) * TM;
   setup(i32(workgroupId.z));
@@ -154,16 +164,17 @@ fn main() {
     ${stage("tileB", "TN", parts.bAlongK, (r, k) => `bAt(${k}, ${r})`, "n0", "GEMM_N")}
     workgroupBarrier();
     for (var kk = 0; kk < TK; kk = kk + 1) {
-      let b = vec4<f32>(${cols.map((j) => `tileB[kk * TN + tx + ${j * t.tx}]`).join(", ")});
-      ${rows.map((i) => `acc${i} = fma(vec4<f32>(tileA[kk * TM + ty + ${i * t.ty}]), b, acc${i});`).join("\n      ")}
+      let a = tileA[kk * (TM / 4) + ty];
+      let b = tileB[kk * (TN / 4) + tx];
+      ${rows.map((i) => `acc${i} = acc${i} + a[${i}] * b;`).join("\n      ")}
     }
     workgroupBarrier();
   }
   ${
     rows.map((i) =>
       cols.map((j) =>
-        `if (m0 + ty + ${i * t.ty} < mLimit && n0 + tx + ${j * t.tx} < GEMM_N) { ` +
-        `store(m0 + ty + ${i * t.ty}, n0 + tx + ${j * t.tx}, acc${i}[${j}]); }`
+        `if (m0 + ty * 4 + ${i} < mLimit && n0 + tx * 4 + ${j} < GEMM_N) { ` +
+        `store(m0 + ty * 4 + ${i}, n0 + tx * 4 + ${j}, acc${i}[${j}]); }`
       ).join("\n  ")
     ).join("\n  ")
   }

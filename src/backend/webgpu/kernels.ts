@@ -17,6 +17,13 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { convFilterGradient, convInputGradient, deviceLimits } from "./conv_backprop.ts";
 import { gemmTiles } from "./gemm.ts";
+import { batchNormBackward, batchNormForward } from "./batch_norm.ts";
+import { type MomentumAttrs, momentumUpdate } from "./sgd.ts";
+import {
+  BATCH_NORM_TRAINING,
+  BATCH_NORM_TRAINING_GRAD,
+  MOMENTUM_SGD_UPDATE,
+} from "../fused_ops.ts";
 
 type Conv2DInfo = tf.backend_util.Conv2DInfo;
 
@@ -50,6 +57,79 @@ function fits(backend: WebGPUBackend, groups: number): boolean {
   return groups <= backend.device.limits.maxComputeWorkgroupsPerDimension;
 }
 
+/** Channels of a channels-last float32 tensor whose parameters are per channel, or throws. */
+function perChannel(kernel: string, x: tf.TensorInfo, ...params: tf.TensorInfo[]): number {
+  const channels = x.shape[x.shape.length - 1];
+  const bad = [x, ...params].find((t) => t.dtype !== "float32") ??
+    params.find((t) => tf.util.sizeFromShape(t.shape) !== channels);
+  if (bad) {
+    throw new Error(
+      `webgpu ${kernel}: expects float32 x [..., C] with per-channel [C] parameters, got x ` +
+        `${x.dtype}[${x.shape}] and ${bad.dtype}[${bad.shape}]`,
+    );
+  }
+  return channels;
+}
+
+/** The fused training kernels `../fused_ops.ts` names; model code uses them where present. */
+export function webgpuFusedConfigs(): tf.KernelConfig[] {
+  return [
+    {
+      kernelName: BATCH_NORM_TRAINING,
+      backendName: "webgpu",
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const { x, scale, offset } = inputs as Record<string, tf.TensorInfo>;
+        const { varianceEpsilon } = attrs as unknown as { varianceEpsilon: number };
+        perChannel(BATCH_NORM_TRAINING, x, scale, offset);
+        return batchNormForward(backend as WebGPUBackend, x, scale, offset, varianceEpsilon);
+      },
+    },
+    {
+      kernelName: BATCH_NORM_TRAINING_GRAD,
+      backendName: "webgpu",
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const { dy, x, scale, mean, variance } = inputs as Record<string, tf.TensorInfo>;
+        const { varianceEpsilon } = attrs as unknown as { varianceEpsilon: number };
+        perChannel(BATCH_NORM_TRAINING_GRAD, x, scale, mean, variance);
+        return batchNormBackward(
+          backend as WebGPUBackend,
+          dy,
+          x,
+          scale,
+          mean,
+          variance,
+          varianceEpsilon,
+        );
+      },
+    },
+    {
+      kernelName: MOMENTUM_SGD_UPDATE,
+      backendName: "webgpu",
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const { variable, velocity, gradient } = inputs as Record<string, tf.TensorInfo>;
+        const n = tf.util.sizeFromShape(variable.shape);
+        if (
+          !float32(variable, velocity, gradient) ||
+          tf.util.sizeFromShape(velocity.shape) !== n ||
+          tf.util.sizeFromShape(gradient.shape) !== n
+        ) {
+          throw new Error(
+            `webgpu ${MOMENTUM_SGD_UPDATE}: variable, velocity and gradient must be float32 of ` +
+              `one size, got [${variable.shape}], [${velocity.shape}], [${gradient.shape}]`,
+          );
+        }
+        return momentumUpdate(
+          backend as WebGPUBackend,
+          variable,
+          velocity,
+          gradient,
+          attrs as unknown as MomentumAttrs,
+        );
+      },
+    },
+  ];
+}
+
 /** The replaced kernels, each falling back on `stock` outside its fast path. */
 export function webgpuKernelConfigs(stock: StockKernel): tf.KernelConfig[] {
   const stockFilter = stock(tf.Conv2DBackpropFilter);
@@ -59,7 +139,7 @@ export function webgpuKernelConfigs(stock: StockKernel): tf.KernelConfig[] {
       kernelName: tf.Conv2DBackpropFilter,
       backendName: "webgpu",
       kernelFunc: (args) => {
-        const { x, dy } = args.inputs as unknown as tf.Conv2DBackpropFilterInputs;
+        const { x, dy } = args.inputs as Record<"x" | "dy", tf.TensorInfo>;
         const a = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
         const backend = args.backend as WebGPUBackend;
         const info = convInfo(
@@ -78,7 +158,7 @@ export function webgpuKernelConfigs(stock: StockKernel): tf.KernelConfig[] {
       kernelName: tf.Conv2DBackpropInput,
       backendName: "webgpu",
       kernelFunc: (args) => {
-        const { dy, filter } = args.inputs as unknown as tf.Conv2DBackpropInputInputs;
+        const { dy, filter } = args.inputs as Record<"dy" | "filter", tf.TensorInfo>;
         const a = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
         const backend = args.backend as WebGPUBackend;
         const info = convInfo(
