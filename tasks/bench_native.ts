@@ -25,6 +25,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { parseArgs } from "node:util";
 import { registerNativeBackend } from "../src/backend/native.ts";
+import { useWebGPUKernels, type WebGPUKernels } from "../src/backend/webgpu_kernels.ts";
 import { type ResNetDepth, resnetFCN } from "../src/nn/resnet_fcn.ts";
 import { MomentumSGD } from "../src/train/optimizer.ts";
 import { softmaxCrossEntropy } from "../src/train/losses.ts";
@@ -79,7 +80,9 @@ export interface BenchRow {
   skipped?: string;
 }
 
-async function activate(backend: string): Promise<{ detail: string } | { skipped: string }> {
+async function activate(spec: string): Promise<{ detail: string } | { skipped: string }> {
+  // `webgpu:stock` and `webgpu:ours` choose the WebGPU kernel set.
+  const [backend, kernels] = spec.split(":");
   let detail = "";
   if (backend === "native") {
     const r = await registerNativeBackend();
@@ -92,6 +95,10 @@ async function activate(backend: string): Promise<{ detail: string } | { skipped
     return { skipped: e instanceof Error ? e.message : String(e) };
   }
   await tf.ready();
+  if (backend === "webgpu") {
+    useWebGPUKernels((kernels ?? "ours") as WebGPUKernels);
+    detail = `${kernels ?? "ours"} kernels`;
+  }
   return { detail };
 }
 
