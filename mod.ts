@@ -55,7 +55,14 @@ export {
   type BackendChoice,
   type BackendReport,
   selectBackend,
+  type SelectOptions,
 } from "./src/backend/select.ts";
+export {
+  activeWebGPUKernels,
+  useWebGPUKernels,
+  WEBGPU_KERNEL_CHOICES,
+  type WebGPUKernels,
+} from "./src/backend/webgpu_kernels.ts";
 export {
   NATIVE_BACKEND,
   type NativeBackendResult,

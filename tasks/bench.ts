@@ -20,7 +20,15 @@ import { Callback } from "../src/train/callback.ts";
 import { DataLoader } from "../src/train/loader.ts";
 import { Model } from "../src/train/model.ts";
 import { MomentumSGD } from "../src/train/optimizer.ts";
-import { BACKEND_FLAG, buildNetwork, MODEL_FLAGS, modelConfig, startBackend } from "./common.ts";
+import {
+  BACKEND_FLAG,
+  buildNetwork,
+  MODEL_FLAGS,
+  modelConfig,
+  startBackend,
+  WEBGPU_KERNELS_FLAG,
+} from "./common.ts";
+import { WEBGPU_KERNEL_CHOICES } from "../src/backend/webgpu_kernels.ts";
 import { type FlagSpec, type FlagValues, parseFlags, UsageError } from "./flags.ts";
 import { selfCommand } from "./self.ts";
 import { findTorchPython, runTorchReference } from "./reference/torch.ts";
@@ -34,13 +42,15 @@ const FLAGS: FlagSpec[] = [
   { name: "steps", type: "integer", min: 1, default: 10, help: "Timed steps" },
   { name: "warmup", type: "integer", min: 1, default: 2, help: "Untimed steps first" },
   BACKEND_FLAG,
+  WEBGPU_KERNELS_FLAG,
   { name: "compare", type: "boolean", help: "Run the same work on each of --backends and compare" },
   {
     name: "backends",
     type: "string",
     default: "cpu,webgpu,native",
     help: "Backends --compare runs, comma-separated, the first being the baseline; " +
-      "`pytorch` adds the PyTorch reference on the CPU (python3 with torch, one thread per core)",
+      "`pytorch` adds the PyTorch reference on the CPU (python3 with torch, one thread per core); " +
+      "`webgpu:stock` and `webgpu:ours` pick the WebGPU kernel set",
   },
   {
     name: "ranks",
@@ -232,21 +242,36 @@ function table(rows: string[][]): string {
 }
 
 /** The same command line for one backend, without the comparison flags. */
-function childArgs(v: FlagValues, backend: string): string[] {
+function childArgs(v: FlagValues, spec: string): string[] {
+  const [backend, kernels] = spec.split(":");
   const out = ["bench"];
   for (const s of FLAGS) {
     const x = v[s.name];
     if (["compare", "backends", "backend"].includes(s.name) || x === undefined) continue;
+    if (s.name === "webgpu-kernels" && kernels !== undefined) continue;
     out.push(`--${s.name}`, String(x));
   }
+  if (kernels !== undefined) out.push("--webgpu-kernels", kernels);
   return [...out, "--backend", backend];
+}
+
+/** Whether `spec` is a backend `--backends` accepts: a backend, `pytorch` or `webgpu:<set>`. */
+function validSpec(spec: string): boolean {
+  const [b, kernels, more] = spec.split(":");
+  if (more !== undefined || b === "auto") return false;
+  if (kernels !== undefined) {
+    return b === "webgpu" && (WEBGPU_KERNEL_CHOICES as readonly string[]).includes(kernels);
+  }
+  return (BACKEND_CHOICES as readonly string[]).includes(b) || b === "pytorch";
 }
 
 async function compare(v: FlagValues): Promise<number> {
   const backends = String(v.backends).split(",").map((b) => b.trim()).filter((b) => b !== "");
   for (const b of backends) {
-    if (!(BACKEND_CHOICES as readonly string[]).includes(b) && b !== "pytorch" || b === "auto") {
-      throw new UsageError(`--backends: "${b}" is not one of cpu, webgpu, native, pytorch`);
+    if (!validSpec(b)) {
+      throw new UsageError(
+        `--backends: "${b}" is not one of cpu, webgpu, webgpu:stock, webgpu:ours, native, pytorch`,
+      );
     }
   }
   const results: (BenchResult | { backend: string; error: string })[] = [];
@@ -262,7 +287,8 @@ async function compare(v: FlagValues): Promise<number> {
     const stdout = new TextDecoder().decode(out.stdout).trim().split("\n");
     const stderr = new TextDecoder().decode(out.stderr).trim().split("\n");
     if (out.code === 0) {
-      results.push(JSON.parse(stdout.at(-1)!) as BenchResult);
+      const r = JSON.parse(stdout.at(-1)!) as BenchResult;
+      results.push(b.includes(":") ? { ...r, backend: b } : r);
     } else {
       results.push({
         backend: b,

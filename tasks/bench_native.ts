@@ -25,6 +25,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { parseArgs } from "node:util";
 import { registerNativeBackend } from "../src/backend/native.ts";
+import { useWebGPUKernels, type WebGPUKernels } from "../src/backend/webgpu_kernels.ts";
 import { type ResNetDepth, resnetFCN } from "../src/nn/resnet_fcn.ts";
 import { MomentumSGD } from "../src/train/optimizer.ts";
 import { softmaxCrossEntropy } from "../src/train/losses.ts";
@@ -79,7 +80,9 @@ export interface BenchRow {
   skipped?: string;
 }
 
-async function activate(backend: string): Promise<{ detail: string } | { skipped: string }> {
+async function activate(spec: string): Promise<{ detail: string } | { skipped: string }> {
+  // `webgpu:stock` and `webgpu:ours` choose the WebGPU kernel set.
+  const [backend, kernels] = spec.split(":");
   let detail = "";
   if (backend === "native") {
     const r = await registerNativeBackend();
@@ -92,15 +95,19 @@ async function activate(backend: string): Promise<{ detail: string } | { skipped
     return { skipped: e instanceof Error ? e.message : String(e) };
   }
   await tf.ready();
+  if (backend === "webgpu") {
+    useWebGPUKernels((kernels ?? "ours") as WebGPUKernels);
+    detail = `${kernels ?? "ours"} kernels`;
+  }
   return { detail };
 }
 
-function trainStep(
+async function trainStep(
   net: ReturnType<typeof resnetFCN>,
   opt: MomentumSGD,
   x: tf.Tensor4D,
   y: tf.Tensor1D,
-): number {
+): Promise<number> {
   const vars = net.variables();
   const trainable = vars.filter((v) => v.trainable).map((v) => v.variable);
   const loss = tf.tidy(() => {
@@ -111,7 +118,8 @@ function trainStep(
     opt.applyGradients(vars, grads);
     return value;
   });
-  const v = loss.dataSync()[0];
+  // Asynchronous: webgpu reads synchronously only through a canvas, which Deno has not.
+  const v = (await loss.data())[0];
   loss.dispose();
   return v;
 }
@@ -128,9 +136,9 @@ async function benchOne(backend: string, o: Required<BenchOptions>): Promise<Ben
     tf.cast(tf.mul(tf.randomUniform([o.batch], 0, 1, "float32", 8), 9.999), "int32")
   ) as tf.Tensor1D;
   try {
-    for (let i = 0; i < 2; i++) trainStep(net, opt, x, y);
+    for (let i = 0; i < 2; i++) await trainStep(net, opt, x, y);
     const t0 = performance.now();
-    for (let i = 0; i < o.steps; i++) trainStep(net, opt, x, y);
+    for (let i = 0; i < o.steps; i++) await trainStep(net, opt, x, y);
     const msPerStep = (performance.now() - t0) / o.steps;
     const row: BenchRow = {
       backend,
@@ -140,8 +148,8 @@ async function benchOne(backend: string, o: Required<BenchOptions>): Promise<Ben
     };
     if (o.profile) {
       const t1 = performance.now();
-      const info = await tf.profile(() => {
-        trainStep(net, opt, x, y);
+      const info = await tf.profile(async () => {
+        await trainStep(net, opt, x, y);
       });
       const wall = performance.now() - t1;
       const byName = new Map<string, KernelTime>();

@@ -6,6 +6,7 @@
  */
 import { BACKEND_CHOICES, type BackendChoice, selectBackend } from "../src/backend/select.ts";
 import type { BackendReport } from "../src/backend/select.ts";
+import { WEBGPU_KERNEL_CHOICES, type WebGPUKernels } from "../src/backend/webgpu_kernels.ts";
 import { type ResNetDepth, resnetFCN } from "../src/nn/resnet_fcn.ts";
 import type { Network } from "../src/nn/network.ts";
 import { type FlagSpec, type FlagValues, UsageError } from "./flags.ts";
@@ -20,6 +21,15 @@ export const BACKEND_FLAG: FlagSpec = {
   choices: BACKEND_CHOICES,
   default: "auto",
   help: "Compute backend: auto picks a GPU, else native CPU, else WebGPU on a software adapter",
+};
+
+/** `--webgpu-kernels`. */
+export const WEBGPU_KERNELS_FLAG: FlagSpec = {
+  name: "webgpu-kernels",
+  type: "string",
+  choices: WEBGPU_KERNEL_CHOICES,
+  default: "ours",
+  help: "On webgpu: our WGSL training kernels, or TensorFlow.js's stock ones",
 };
 
 /** `--model`, `--width`, `--classes`, `--blocks`. */
@@ -88,7 +98,9 @@ export function buildNetwork(c: ModelConfig, seed = 0): Network {
 
 /** Starts the requested backend and prints which one runs and why (stderr). */
 export async function startBackend(v: FlagValues): Promise<BackendReport> {
-  const report = await selectBackend(String(v.backend ?? "auto") as BackendChoice);
+  const report = await selectBackend(String(v.backend ?? "auto") as BackendChoice, {
+    webgpuKernels: (v["webgpu-kernels"] ?? "ours") as WebGPUKernels,
+  });
   console.error(report.summary);
   return report;
 }

@@ -36,6 +36,7 @@ import {
   modelDepth,
   parseBlocks,
   startBackend,
+  WEBGPU_KERNELS_FLAG,
 } from "./common.ts";
 import {
   checkDataRequest,
@@ -209,6 +210,7 @@ export function trainFlags(d: TrainDefaults): FlagSpec[] {
       help: "Let --init-weights/--pretrained leave missing or misfitting tensors fresh (listed)",
     },
     BACKEND_FLAG,
+    WEBGPU_KERNELS_FLAG,
     {
       name: "seed",
       type: "integer",

@@ -16,11 +16,21 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { type AdapterReport, describeAdapter, findAdapter, startWebGPU } from "./webgpu.ts";
 import { registerNativeBackend } from "./native.ts";
+import { useWebGPUKernels, type WebGPUKernels } from "./webgpu_kernels.ts";
 
 /** Backend names a user can ask for. */
 export const BACKEND_CHOICES = ["auto", "webgpu", "native", "cpu"] as const;
 /** A backend a user can ask for. */
 export type BackendChoice = typeof BACKEND_CHOICES[number];
+
+/** Options of {@linkcode selectBackend}. */
+export interface SelectOptions {
+  /**
+   * On `webgpu`: our WGSL training kernels (`ours`, the default) or TensorFlow.js's own
+   * (`stock`).
+   */
+  webgpuKernels?: WebGPUKernels;
+}
 
 /** What start-up chose and why. */
 export interface BackendReport {
@@ -39,6 +49,14 @@ export interface BackendReport {
 // TensorFlow.js sees Deno's Node compatibility and nags about tfjs-node, which does not apply.
 tf.env().set("IS_NODE", false);
 
+let kernels: WebGPUKernels = "ours";
+
+async function startGpu(): Promise<AdapterReport> {
+  const adapter = await startWebGPU();
+  useWebGPUKernels(kernels);
+  return adapter;
+}
+
 function report(
   requested: BackendChoice,
   backend: BackendReport["backend"],
@@ -46,7 +64,7 @@ function report(
   adapter?: AdapterReport,
 ): BackendReport {
   const where = backend === "webgpu" && adapter
-    ? ` on "${adapter.description}"${adapter.software ? " (software)" : ""}`
+    ? ` on "${adapter.description}"${adapter.software ? " (software)" : ""}, ${kernels} kernels`
     : "";
   return {
     requested,
@@ -78,7 +96,11 @@ async function startNative(): Promise<
  * Starts the requested backend. An explicit choice that cannot start throws with what to
  * install or set; `auto` walks the preference order and says why it stopped where it did.
  */
-export async function selectBackend(requested: BackendChoice = "auto"): Promise<BackendReport> {
+export async function selectBackend(
+  requested: BackendChoice = "auto",
+  opts: SelectOptions = {},
+): Promise<BackendReport> {
+  kernels = opts.webgpuKernels ?? "ours";
   if (!BACKEND_CHOICES.includes(requested)) {
     throw new Error(`unknown backend "${requested}": choose one of ${BACKEND_CHOICES.join(", ")}`);
   }
@@ -87,7 +109,7 @@ export async function selectBackend(requested: BackendChoice = "auto"): Promise<
     return report(requested, "cpu", "requested (TensorFlow.js JavaScript CPU kernels)");
   }
   if (requested === "webgpu") {
-    const adapter = await startWebGPU();
+    const adapter = await startGpu();
     return report(requested, "webgpu", "requested", adapter);
   }
   if (requested === "native") {
@@ -98,7 +120,7 @@ export async function selectBackend(requested: BackendChoice = "auto"): Promise<
   const gpu = await findAdapter();
   const adapter = gpu ? describeAdapter(gpu) : undefined;
   if (adapter && !adapter.software) {
-    await startWebGPU();
+    await startGpu();
     return report(requested, "webgpu", "auto: hardware GPU adapter found", adapter);
   }
   const noGpu = adapter
@@ -109,7 +131,7 @@ export async function selectBackend(requested: BackendChoice = "auto"): Promise<
     return report(requested, "native", `auto: ${noGpu}; native CPU (${native.detail})`, adapter);
   }
   if (adapter) {
-    await startWebGPU();
+    await startGpu();
     return report(
       requested,
       "webgpu",

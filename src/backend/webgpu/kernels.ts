@@ -1,0 +1,178 @@
+/**
+ * Our kernels for TensorFlow.js's `webgpu` backend, as kernel configs. Each one hands inputs its
+ * fast path does not cover (NCHW, dilations, other dtypes, dispatches beyond the device's
+ * limits) to the stock kernel it replaces, so every input still gets an answer.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { webgpuKernelConfigs } from "./kernels.ts";
+ * const stock = (name: string) => tf.getKernel(name, "webgpu")!.kernelFunc;
+ * console.log(webgpuKernelConfigs(stock).map((k) => k.kernelName));
+ * ```
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
+import { convFilterGradient, convInputGradient, deviceLimits } from "./conv_backprop.ts";
+import { gemmTiles } from "./gemm.ts";
+import { batchNormBackward, batchNormForward } from "./batch_norm.ts";
+import { type MomentumAttrs, momentumUpdate } from "./sgd.ts";
+import {
+  BATCH_NORM_TRAINING,
+  BATCH_NORM_TRAINING_GRAD,
+  MOMENTUM_SGD_UPDATE,
+} from "../fused_ops.ts";
+
+type Conv2DInfo = tf.backend_util.Conv2DInfo;
+
+/** The stock kernel of a name, for inputs our kernels do not cover. */
+export type StockKernel = (name: string) => tf.KernelFunc;
+
+function convInfo(
+  inShape: [number, number, number, number],
+  filterShape: [number, number, number, number],
+  a: Pick<tf.Conv2DAttrs, "strides" | "pad" | "dimRoundingMode" | "dataFormat">,
+): Conv2DInfo | null {
+  const info = tf.backend_util.computeConv2DInfo(
+    inShape,
+    filterShape,
+    a.strides,
+    1,
+    a.pad,
+    a.dimRoundingMode,
+    false,
+    tf.backend_util.convertConv2DDataFormat(a.dataFormat),
+  );
+  return info.dataFormat === "channelsLast" ? info : null;
+}
+
+function float32(...ts: tf.TensorInfo[]): boolean {
+  return ts.every((t) => t.dtype === "float32");
+}
+
+/** Whether a grid fits the device's workgroup count per dimension. */
+function fits(backend: WebGPUBackend, groups: number): boolean {
+  return groups <= backend.device.limits.maxComputeWorkgroupsPerDimension;
+}
+
+/** Channels of a channels-last float32 tensor whose parameters are per channel, or throws. */
+function perChannel(kernel: string, x: tf.TensorInfo, ...params: tf.TensorInfo[]): number {
+  const channels = x.shape[x.shape.length - 1];
+  const bad = [x, ...params].find((t) => t.dtype !== "float32") ??
+    params.find((t) => tf.util.sizeFromShape(t.shape) !== channels);
+  if (bad) {
+    throw new Error(
+      `webgpu ${kernel}: expects float32 x [..., C] with per-channel [C] parameters, got x ` +
+        `${x.dtype}[${x.shape}] and ${bad.dtype}[${bad.shape}]`,
+    );
+  }
+  return channels;
+}
+
+/** The fused training kernels `../fused_ops.ts` names; model code uses them where present. */
+export function webgpuFusedConfigs(): tf.KernelConfig[] {
+  return [
+    {
+      kernelName: BATCH_NORM_TRAINING,
+      backendName: "webgpu",
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const { x, scale, offset } = inputs as Record<string, tf.TensorInfo>;
+        const { varianceEpsilon } = attrs as unknown as { varianceEpsilon: number };
+        perChannel(BATCH_NORM_TRAINING, x, scale, offset);
+        return batchNormForward(backend as WebGPUBackend, x, scale, offset, varianceEpsilon);
+      },
+    },
+    {
+      kernelName: BATCH_NORM_TRAINING_GRAD,
+      backendName: "webgpu",
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const { dy, x, scale, mean, variance } = inputs as Record<string, tf.TensorInfo>;
+        const { varianceEpsilon } = attrs as unknown as { varianceEpsilon: number };
+        perChannel(BATCH_NORM_TRAINING_GRAD, x, scale, mean, variance);
+        return batchNormBackward(
+          backend as WebGPUBackend,
+          dy,
+          x,
+          scale,
+          mean,
+          variance,
+          varianceEpsilon,
+        );
+      },
+    },
+    {
+      kernelName: MOMENTUM_SGD_UPDATE,
+      backendName: "webgpu",
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const { variable, velocity, gradient } = inputs as Record<string, tf.TensorInfo>;
+        const n = tf.util.sizeFromShape(variable.shape);
+        if (
+          !float32(variable, velocity, gradient) ||
+          tf.util.sizeFromShape(velocity.shape) !== n ||
+          tf.util.sizeFromShape(gradient.shape) !== n
+        ) {
+          throw new Error(
+            `webgpu ${MOMENTUM_SGD_UPDATE}: variable, velocity and gradient must be float32 of ` +
+              `one size, got [${variable.shape}], [${velocity.shape}], [${gradient.shape}]`,
+          );
+        }
+        return momentumUpdate(
+          backend as WebGPUBackend,
+          variable,
+          velocity,
+          gradient,
+          attrs as unknown as MomentumAttrs,
+        );
+      },
+    },
+  ];
+}
+
+/** The replaced kernels, each falling back on `stock` outside its fast path. */
+export function webgpuKernelConfigs(stock: StockKernel): tf.KernelConfig[] {
+  const stockFilter = stock(tf.Conv2DBackpropFilter);
+  const stockInput = stock(tf.Conv2DBackpropInput);
+  return [
+    {
+      kernelName: tf.Conv2DBackpropFilter,
+      backendName: "webgpu",
+      kernelFunc: (args) => {
+        const { x, dy } = args.inputs as Record<"x" | "dy", tf.TensorInfo>;
+        const a = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+        const backend = args.backend as WebGPUBackend;
+        const info = convInfo(
+          x.shape as [number, number, number, number],
+          a.filterShape as [number, number, number, number],
+          a,
+        );
+        if (!info || !float32(x, dy)) return stockFilter(args);
+        const rows = info.filterHeight * info.filterWidth * info.inChannels;
+        const tiles = gemmTiles(deviceLimits(backend), rows, info.outChannels);
+        if (!fits(backend, Math.ceil(rows / tiles.tm))) return stockFilter(args);
+        return convFilterGradient(backend, info, x, dy);
+      },
+    },
+    {
+      kernelName: tf.Conv2DBackpropInput,
+      backendName: "webgpu",
+      kernelFunc: (args) => {
+        const { dy, filter } = args.inputs as Record<"dy" | "filter", tf.TensorInfo>;
+        const a = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
+        const backend = args.backend as WebGPUBackend;
+        const info = convInfo(
+          a.inputShape as [number, number, number, number],
+          filter.shape as [number, number, number, number],
+          a,
+        );
+        if (!info || !float32(dy, filter)) return stockInput(args);
+        const rows = info.batchSize * Math.ceil(info.inHeight / info.strideHeight) *
+          Math.ceil(info.inWidth / info.strideWidth);
+        const tiles = gemmTiles(deviceLimits(backend), rows, info.inChannels);
+        if (!fits(backend, Math.ceil(rows / tiles.tm))) return stockInput(args);
+        return convInputGradient(backend, info, dy, filter);
+      },
+    },
+  ];
+}
