@@ -291,6 +291,8 @@ export interface TrainConfig {
   initWeightsPartial: boolean;
   /** `--backend`. */
   backend: BackendChoice;
+  /** On webgpu: our WGSL training kernels or TensorFlow.js's stock ones. */
+  webgpuKernels: "ours" | "stock";
   /** `--seed`. */
   seed: number;
   /** `--limit-train`. */
@@ -447,6 +449,7 @@ export async function parseTrainArgs(
     pretrained,
     initWeightsPartial,
     backend: f.choice("backend", BACKEND_CHOICES),
+    webgpuKernels: f.choice("webgpu-kernels", ["ours", "stock"] as const),
     seed: f.number("seed"),
     limitTrain: f.optionalNumber("limit-train"),
     limitEval: f.optionalNumber("limit-eval"),
@@ -520,7 +523,10 @@ export async function buildTraining(
   });
   const dist = startDistributed({ distributed: config.distributed, "sync-bn": config.syncBN });
   const leader = dist?.leader ?? true;
-  const backend = await startBackend({ backend: config.backend });
+  const backend = await startBackend({
+    backend: config.backend,
+    "webgpu-kernels": config.webgpuKernels,
+  });
   const data = await loadData({
     dataset: config.dataset,
     data: config.data,
