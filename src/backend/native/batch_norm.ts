@@ -12,8 +12,9 @@
  * if (dnnl.ok) {
  *   const bn = new BatchNormRunner(dnnl.lib);
  *   const [y, mean, variance] = [new Float32Array(4), new Float32Array(2), new Float32Array(2)];
- *   bn.forward(2, 2, 1e-5, new Float32Array([1, 2, 3, 4]), new Float32Array([1, 1]),
+ *   bn.forward([1, 1, 2, 2], 1e-5, new Float32Array([1, 2, 3, 4]), new Float32Array([1, 1]),
  *     new Float32Array(2), y, mean, variance);
+ *   console.log(mean, variance); // [2, 3], [1, 1]
  * }
  * ```
  *
