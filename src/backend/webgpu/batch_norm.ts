@@ -14,8 +14,9 @@
  * ```ts
  * import * as tf from "@tensorflow/tfjs-core";
  * import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
+ * import { startWebGPU } from "../webgpu.ts";
  * import { batchNormForward } from "./batch_norm.ts";
- * await tf.setBackend("webgpu");
+ * await startWebGPU();
  * const x = tf.randomNormal([2, 3, 3, 5]);
  * const [y, mean, variance] = batchNormForward(tf.backend() as WebGPUBackend, x,
  *   tf.ones([5]), tf.zeros([5]), 1e-5);

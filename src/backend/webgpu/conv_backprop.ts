@@ -17,8 +17,9 @@
  * ```ts
  * import * as tf from "@tensorflow/tfjs-core";
  * import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
+ * import { startWebGPU } from "../webgpu.ts";
  * import { convFilterGradient } from "./conv_backprop.ts";
- * await tf.setBackend("webgpu");
+ * await startWebGPU();
  * const info = tf.backend_util.computeConv2DInfo([1, 5, 5, 3], [3, 3, 3, 2], 1, 1, 1);
  * const x = tf.ones([1, 5, 5, 3]);
  * const dy = tf.ones([1, 5, 5, 2]);

@@ -6,6 +6,7 @@
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs-core";
+ * import "@tensorflow/tfjs-backend-webgpu";
  * import { webgpuKernelConfigs } from "./kernels.ts";
  * const stock = (name: string) => tf.getKernel(name, "webgpu")!.kernelFunc;
  * console.log(webgpuKernelConfigs(stock).map((k) => k.kernelName));

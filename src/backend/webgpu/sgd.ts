@@ -7,8 +7,9 @@
  * ```ts
  * import * as tf from "@tensorflow/tfjs-core";
  * import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
+ * import { startWebGPU } from "../webgpu.ts";
  * import { momentumUpdate } from "./sgd.ts";
- * await tf.setBackend("webgpu");
+ * await startWebGPU();
  * const [w, v] = momentumUpdate(tf.backend() as WebGPUBackend, tf.ones([3]), tf.zeros([3]),
  *   tf.ones([3]), { lr: 0.1, momentum: 0.9, weightDecay: 5e-4 });
  * ```
