@@ -32,7 +32,7 @@ import {
 } from "./dnnl.ts";
 import type { BufferPool } from "./pool.ts";
 import type { ConvGeometry } from "./conv_geometry.ts";
-import { type UnitStride, unitStride } from "./unit_stride.ts";
+import { unitStride } from "./unit_stride.ts";
 
 export type { ConvGeometry };
 
@@ -98,7 +98,6 @@ export class ConvRunner {
   readonly #dnnl: Dnnl;
   readonly #buffers: BufferPool;
   readonly #cache = new Map<string, ConvEntry>();
-  readonly #unitStride = new Map<string, UnitStride | null>();
   readonly #choices = new Map<string, string>();
 
   /** @param buffers Where temporaries (gathered pixels of strided 1×1 convolutions) come from. */
@@ -114,23 +113,24 @@ export class ConvRunner {
 
   /** y = conv(x, w): x NHWC, w HWIO, y NHWC (`out` is written). */
   forward(g: ConvGeometry, x: Float32Array, w: Float32Array, out: Float32Array): void {
-    const u = this.#asUnitStride(g);
-    if (u) return this.#withGathered(u, x, (dense) => this.forward(u.geometry, dense, w, out));
+    const u = unitStride(g);
+    if (u) {
+      return this.#withScratch(u.length, (dense) => {
+        u.gather(x, dense);
+        this.forward(u.geometry, dense, w, out);
+      });
+    }
     runReadingKernel(this.#entry("forward", g, () => this.#build("forward", g)), x, w, out);
   }
 
   /** dx = conv_backward_data(dy, w). */
   backwardData(g: ConvGeometry, dy: Float32Array, w: Float32Array, out: Float32Array): void {
-    const u = this.#asUnitStride(g);
+    const u = unitStride(g);
     if (u) {
-      const dense = this.#buffers.take(u.length);
-      try {
+      return this.#withScratch(u.length, (dense) => {
         this.backwardData(u.geometry, dy, w, dense);
         u.scatter(dense, out);
-      } finally {
-        this.#buffers.release(dense);
-      }
-      return;
+      });
     }
     const e = this.#entry("backwardData", g, () => this.#build("backwardData", g));
     runReadingKernel(e, dy, w, out);
@@ -143,9 +143,12 @@ export class ConvRunner {
    * times every implementation on its real inputs and keeps the fastest.
    */
   backwardWeights(g: ConvGeometry, x: Float32Array, dy: Float32Array, out: Float32Array): void {
-    const u = this.#asUnitStride(g);
+    const u = unitStride(g);
     if (u) {
-      return this.#withGathered(u, x, (dense) => this.backwardWeights(u.geometry, dense, dy, out));
+      return this.#withScratch(u.length, (dense) => {
+        u.gather(x, dense);
+        this.backwardWeights(u.geometry, dense, dy, out);
+      });
     }
     const e = this.#entry("backwardWeights", g, () => {
       const candidates = this.#weightCandidates(g);
@@ -160,25 +163,13 @@ export class ConvRunner {
     runWeights(e, x, dy, out);
   }
 
-  /** Whether `g` runs as a unit-stride convolution, cached per geometry. */
-  #asUnitStride(g: ConvGeometry): UnitStride | null {
-    const key = geometryKey(g);
-    let u = this.#unitStride.get(key);
-    if (u === undefined) {
-      u = unitStride(g);
-      this.#unitStride.set(key, u);
-    }
-    return u;
-  }
-
-  /** Runs `f` on the pixels of `x` that `u` reads, gathered into a pool buffer. */
-  #withGathered(u: UnitStride, x: Float32Array, f: (dense: Float32Array) => void): void {
-    const dense = this.#buffers.take(u.length);
+  /** Runs `f` on a pool buffer of `length` floats, given back afterwards. */
+  #withScratch(length: number, f: (scratch: Float32Array) => void): void {
+    const scratch = this.#buffers.take(length);
     try {
-      u.gather(x, dense);
-      f(dense);
+      f(scratch);
     } finally {
-      this.#buffers.release(dense);
+      this.#buffers.release(scratch);
     }
   }
 
