@@ -8,12 +8,12 @@
 /** The reference script. */
 export const TORCH_SCRIPT: string = new URL("./resnet_fcn_torch.py", import.meta.url).pathname;
 
-/** A Python interpreter that imports torch and numpy, or null. */
-export async function findTorchPython(): Promise<string | null> {
+/** The first of `/usr/bin/python3` and the `python3` on PATH that imports every module, or null. */
+export async function findPython(modules: readonly string[]): Promise<string | null> {
   for (const py of ["/usr/bin/python3", "python3"]) {
     try {
       const out = await new Deno.Command(py, {
-        args: ["-c", "import torch, numpy"],
+        args: ["-c", `import ${modules.join(", ")}`],
         stdout: "null",
         stderr: "null",
       }).output();
@@ -23,6 +23,11 @@ export async function findTorchPython(): Promise<string | null> {
     }
   }
   return null;
+}
+
+/** A Python interpreter that imports torch and numpy, or null. */
+export function findTorchPython(): Promise<string | null> {
+  return findPython(["torch", "numpy"]);
 }
 
 /** Runs the script with `args`; resolves to its stdout, throws with its last stderr line. */

@@ -5,22 +5,7 @@
  * @module
  */
 
-/** The first `python3` that imports every module in `modules`, or null. */
-export async function findPython(modules: string[]): Promise<string | null> {
-  for (const py of ["/usr/bin/python3", "python3"]) {
-    try {
-      const out = await new Deno.Command(py, {
-        args: ["-c", `import ${modules.join(", ")}`],
-        stdout: "null",
-        stderr: "null",
-      }).output();
-      if (out.success) return py;
-    } catch {
-      // no interpreter under this name
-    }
-  }
-  return null;
-}
+export { findPython } from "../../tasks/reference/torch.ts";
 
 /**
  * Every distinct interpreter among `/usr/bin/python3` and the `python3` on PATH that imports
