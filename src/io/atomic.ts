@@ -35,6 +35,17 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
+/** `chunks` joined into one array, in order. */
+export function joinChunks(chunks: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
 /** Creates (or truncates) `path`, writes `chunks` in order, and fsyncs the file. */
 export async function writeFileSynced(path: string, chunks: readonly Uint8Array[]): Promise<void> {
   const f = await Deno.open(path, { write: true, create: true, truncate: true });

@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { atomicWriteFile } from "./atomic.ts";
+import { atomicWriteFile, joinChunks } from "./atomic.ts";
 import { FormatError } from "./errors.ts";
 import {
   assertHostTensor,
@@ -333,14 +333,7 @@ function encodeChunks(tensors: Map<string, HostTensor>): Uint8Array[] {
  * ```
  */
 export function encodePdparams(tensors: Map<string, HostTensor>): Uint8Array {
-  const chunks = encodeChunks(tensors);
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return joinChunks(encodeChunks(tensors));
 }
 
 /**

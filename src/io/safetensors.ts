@@ -20,7 +20,7 @@
  *
  * @module
  */
-import { atomicWriteFile } from "./atomic.ts";
+import { atomicWriteFile, joinChunks } from "./atomic.ts";
 import { FormatError } from "./errors.ts";
 import {
   assertHostTensor,
@@ -164,14 +164,7 @@ export function encodeSafetensors(
   tensors: Map<string, HostTensor>,
   metadata?: Record<string, string>,
 ): Uint8Array {
-  const chunks = prepare(tensors, metadata);
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return joinChunks(prepare(tensors, metadata));
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
