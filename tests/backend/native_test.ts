@@ -12,23 +12,13 @@ import { BATCH_NORM_TRAINING, MOMENTUM_SGD_UPDATE } from "../../src/backend/fuse
 import { BatchNorm } from "../../src/nn/layers.ts";
 import { MomentumSGD } from "../../src/train/optimizer.ts";
 import "../../src/train/gradients.ts";
+import { random } from "./values.ts";
 
 tf.env().set("IS_NODE", false);
 const native = await registerNativeBackend();
 if (!native.ok) console.log(`native backend tests skipped: ${native.reason}`);
 const ignore = !native.ok;
 const TOLERANCE = 1e-4;
-
-/** Deterministic values in [-1, 1). */
-function random(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 /** Runs `f` on a backend with fresh tensors and returns its outputs' shapes and values. */
 async function on(

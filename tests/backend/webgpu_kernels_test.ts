@@ -13,23 +13,13 @@ import { resnetFCN } from "../../src/nn/resnet_fcn.ts";
 import { MomentumSGD } from "../../src/train/optimizer.ts";
 import { softmaxCrossEntropy } from "../../src/train/losses.ts";
 import "../../src/train/gradients.ts";
+import { random } from "./values.ts";
 
 tf.env().set("IS_NODE", false);
 const adapter = await findAdapter();
 if (!adapter) console.log("webgpu kernel tests skipped: no WebGPU adapter");
 const ignore = adapter === null;
 const TOLERANCE = 1e-4;
-
-/** Deterministic values in [-1, 1). */
-function random(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 async function on(backend: string, f: () => tf.Tensor[]): Promise<Float32Array[]> {
   await tf.setBackend(backend);
