@@ -240,6 +240,8 @@ if (import.meta.main) {
     args: Deno.args,
     options: {
       backends: { type: "string", default: "cpu,native" },
+      depth: { type: "string", default: "50" },
+      blocks: { type: "string", default: "1,1,1,1" },
       width: { type: "string", default: "16" },
       batch: { type: "string", default: "64" },
       steps: { type: "string", default: "5" },
@@ -248,6 +250,8 @@ if (import.meta.main) {
   });
   const rows = await benchBackends({
     backends: values.backends.split(","),
+    depth: Number(values.depth) as ResNetDepth,
+    blocks: values.blocks.split(",").map(Number) as [number, number, number, number],
     width: Number(values.width),
     batch: Number(values.batch),
     steps: Number(values.steps),
