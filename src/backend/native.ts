@@ -23,6 +23,9 @@ import { adoptingKernel, NativeBackend } from "./native/backend.ts";
 import { openDnnl } from "./native/dnnl.ts";
 import { BufferPool } from "./native/pool.ts";
 import { nativeGradientConfigs, nativeKernelConfigs } from "./native/kernels.ts";
+import { ConvRunner, type ConvPrecision } from "./native/conv.ts";
+
+export type { ConvPrecision };
 
 /** The backend name registered with TensorFlow.js. */
 export const NATIVE_BACKEND = "native";
@@ -33,6 +36,26 @@ export type NativeBackendResult =
   | { ok: false; reason: string };
 
 let registered: NativeBackendResult | null = null;
+let convolutions: ConvRunner | null = null;
+
+/**
+ * Sets what the native backend's convolutions compute in: `fp32` (the default), or `bf16`,
+ * mixed precision: each convolution and both its gradients take bfloat16 inputs and accumulate
+ * and return float32, while weights, optimiser state, BatchNorm and the loss stay float32. Throws
+ * a clear error where the backend is not registered or the CPU has no bfloat16 instructions.
+ *
+ * @example
+ * ```ts
+ * import { registerNativeBackend, setNativePrecision } from "./native.ts";
+ * if ((await registerNativeBackend()).ok) setNativePrecision("fp32");
+ * ```
+ */
+export function setNativePrecision(precision: ConvPrecision): void {
+  if (!convolutions) {
+    throw new Error(`--precision ${precision}: the native backend is not running`);
+  }
+  convolutions.precision = precision;
+}
 
 /**
  * Threads oneDNN runs on: `OMP_NUM_THREADS` when set (OpenMP reads it), else every core.
@@ -66,7 +89,8 @@ export async function registerNativeBackend(): Promise<NativeBackendResult> {
   if (!opened.ok) return { ok: false, reason: opened.reason };
   const dnnl = opened.lib;
   const pool = new BufferPool();
-  const replaced = nativeKernelConfigs(dnnl, NATIVE_BACKEND, pool);
+  convolutions = new ConvRunner(dnnl, pool);
+  const replaced = nativeKernelConfigs(dnnl, NATIVE_BACKEND, pool, convolutions);
   const names = new Set(replaced.map((k) => k.kernelName));
   for (const k of tf.getKernelsForBackend("cpu")) {
     if (names.has(k.kernelName)) continue;

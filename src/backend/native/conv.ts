@@ -4,6 +4,12 @@
  * to or from HWIO when that differs, since kernels are small and activations are not. Strided
  * 1×1 convolutions run as unit-stride ones over gathered pixels (see `unit_stride.ts`).
  *
+ * In `bf16` precision ({@linkcode ConvRunner.precision}) every pass computes in bfloat16 with
+ * float32 accumulation on CPUs whose oneDNN has bf16 kernels (AVX-512 BF16, AMX): its two
+ * inputs are rounded to bfloat16 (8 significant bits) just before the call, its result is float32,
+ * and the kernels and the activations in TensorFlow.js stay float32 throughout. An output
+ * gradient feeds both gradient passes, so its bfloat16 copy is made once for the two.
+ *
  * The weight-gradient implementation is chosen per shape by timing (see
  * {@linkcode ConvRunner.backwardWeights}); `DENO_TRAINER_WEIGHT_GRAD_IMPL` overrides the timing
  * with a comma-separated preference list of implementation families (`jit_1x1`, `jit`, `gemm`,
@@ -48,6 +54,9 @@ interface ConvEntry {
   /** oneDNN-layout kernel buffer, used when `reorder` is set. */
   scratch: Float32Array | null;
 }
+
+/** What the convolutions compute in: float32, or bfloat16 with float32 accumulation. */
+export type ConvPrecision = "fp32" | "bf16";
 
 /** Timed runs per implementation when choosing a weight-gradient implementation. */
 const TUNING_RUNS = 3;
@@ -99,6 +108,10 @@ export class ConvRunner {
   readonly #buffers: BufferPool;
   readonly #cache = new Map<string, ConvEntry>();
   readonly #choices = new Map<string, string>();
+  readonly #toBf16 = new Map<number, Primitive>();
+  #precision: ConvPrecision = "fp32";
+  /** The bfloat16 copy of the last output gradient, by its tensor's identity. */
+  #lastGradient: { key: object; bf16: Float32Array } | null = null;
 
   /** @param buffers Where temporaries (gathered pixels of strided 1×1 convolutions) come from. */
   constructor(dnnl: Dnnl, buffers: BufferPool) {
@@ -111,6 +124,22 @@ export class ConvRunner {
     return this.#choices;
   }
 
+  /**
+   * What the convolutions compute in (default `fp32`). Setting `bf16` throws where this CPU's
+   * oneDNN has no bfloat16 convolution but its reference loop.
+   */
+  get precision(): ConvPrecision {
+    return this.#precision;
+  }
+
+  set precision(p: ConvPrecision) {
+    if (p === "bf16") {
+      const missing = bf16Missing(this.#bf16ProbeImpl());
+      if (missing) throw new Error(missing);
+    }
+    this.#precision = p;
+  }
+
   /** y = conv(x, w): x NHWC, w HWIO, y NHWC (`out` is written). */
   forward(g: ConvGeometry, x: Float32Array, w: Float32Array, out: Float32Array): void {
     const u = unitStride(g);
@@ -120,20 +149,32 @@ export class ConvRunner {
         this.forward(u.geometry, dense, w, out);
       });
     }
-    runReadingKernel(this.#entry("forward", g, () => this.#build("forward", g)), x, w, out);
+    const e = this.#entry("forward", g, () => this.#build("forward", g));
+    if (this.#precision === "fp32") return runReadingKernel(e, x, w, out);
+    this.#withBf16(x, (xb) => runReadingKernel(e, xb, w, out));
   }
 
-  /** dx = conv_backward_data(dy, w). */
-  backwardData(g: ConvGeometry, dy: Float32Array, w: Float32Array, out: Float32Array): void {
+  /**
+   * dx = conv_backward_data(dy, w). `dyKey` (the gradient tensor's identity) lets the weight
+   * gradient that follows reuse this call's bfloat16 copy of `dy`.
+   */
+  backwardData(
+    g: ConvGeometry,
+    dy: Float32Array,
+    w: Float32Array,
+    out: Float32Array,
+    dyKey?: object,
+  ): void {
     const u = unitStride(g);
     if (u) {
       return this.#withScratch(u.length, (dense) => {
-        this.backwardData(u.geometry, dy, w, dense);
+        this.backwardData(u.geometry, dy, w, dense, dyKey);
         u.scatter(dense, out);
       });
     }
     const e = this.#entry("backwardData", g, () => this.#build("backwardData", g));
-    runReadingKernel(e, dy, w, out);
+    if (this.#precision === "fp32") return runReadingKernel(e, dy, w, out);
+    this.#withGradientBf16(dy, dyKey, (dyb) => runReadingKernel(e, dyb, w, out));
   }
 
   /**
@@ -142,14 +183,31 @@ export class ConvRunner {
    * which one wins depends on the shape and the machine, so the first call for a geometry
    * times every implementation on its real inputs and keeps the fastest.
    */
-  backwardWeights(g: ConvGeometry, x: Float32Array, dy: Float32Array, out: Float32Array): void {
+  backwardWeights(
+    g: ConvGeometry,
+    x: Float32Array,
+    dy: Float32Array,
+    out: Float32Array,
+    dyKey?: object,
+  ): void {
     const u = unitStride(g);
     if (u) {
       return this.#withScratch(u.length, (dense) => {
         u.gather(x, dense);
-        this.backwardWeights(u.geometry, dense, dy, out);
+        this.backwardWeights(u.geometry, dense, dy, out, dyKey);
       });
     }
+    if (this.#precision === "bf16") {
+      return this.#withGradientBf16(
+        dy,
+        dyKey,
+        (dyb) => this.#withBf16(x, (xb) => this.#backwardWeights(g, xb, dyb, out)),
+      );
+    }
+    this.#backwardWeights(g, x, dy, out);
+  }
+
+  #backwardWeights(g: ConvGeometry, x: Float32Array, dy: Float32Array, out: Float32Array): void {
     const e = this.#entry("backwardWeights", g, () => {
       const candidates = this.#weightCandidates(g);
       const preferences = Deno.env.get(WEIGHT_GRAD_IMPL_ENV)?.split(",").map((p) => p.trim())
@@ -157,10 +215,88 @@ export class ConvRunner {
       const chosen = preferences
         ? preferredImpl(candidates, preferences) ?? candidates[0]
         : this.#fastest(candidates, x, dy, out);
-      this.#choices.set(geometryKey(g), chosen.main.impl);
+      this.#choices.set(this.#key(g), chosen.main.impl);
       return chosen;
     });
     runWeights(e, x, dy, out);
+  }
+
+  /** The key of `g` in the caches: its geometry, and the precision where not float32. */
+  #key(g: ConvGeometry): string {
+    const key = geometryKey(g);
+    return this.#precision === "fp32" ? key : `${key}:${this.#precision}`;
+  }
+
+  /** Runs `f` on a bfloat16 copy of `values` (in a pool buffer, given back afterwards). */
+  #withBf16(values: Float32Array, f: (bf16: Float32Array) => void): void {
+    this.#withScratch(Math.ceil(values.length / 2), (bf16) => {
+      this.#convertBf16(values, bf16);
+      f(bf16);
+    });
+  }
+
+  /**
+   * Runs `f` on the bfloat16 copy of an output gradient: the one the previous call made when
+   * `key` names the same tensor (a disposed tensor's identity never returns), else a new one,
+   * kept for the next call when there is a key.
+   */
+  #withGradientBf16(
+    dy: Float32Array,
+    key: object | undefined,
+    f: (bf16: Float32Array) => void,
+  ): void {
+    const last = this.#lastGradient;
+    if (last && key !== undefined && last.key === key) return f(last.bf16);
+    if (last) this.#buffers.release(last.bf16);
+    this.#lastGradient = null;
+    if (key === undefined) return this.#withBf16(dy, f);
+    const bf16 = this.#buffers.take(Math.ceil(dy.length / 2));
+    this.#convertBf16(dy, bf16);
+    this.#lastGradient = { key, bf16 };
+    f(bf16);
+  }
+
+  #convertBf16(values: Float32Array, bf16: Float32Array): void {
+    const n = values.length;
+    let reorder = this.#toBf16.get(n);
+    if (!reorder) {
+      const d = this.#dnnl;
+      const f32 = d.memoryDesc([n], DNNL.plain[1]);
+      const b16 = d.memoryDesc([n], DNNL.plain[1], DNNL.bf16);
+      reorder = d.primitive(d.reorderDesc(f32, b16), [
+        { arg: DNNL.argSrc, md: f32 },
+        { arg: DNNL.argDst, md: b16 },
+      ]);
+      this.#toBf16.set(n, reorder);
+    }
+    reorder.run([values, bf16]);
+  }
+
+  /** The implementation oneDNN picks for a small bfloat16 convolution on this CPU. */
+  #bf16ProbeImpl(): string {
+    const g: ConvGeometry = {
+      batch: 2,
+      inHeight: 8,
+      inWidth: 8,
+      inChannels: 16,
+      outHeight: 8,
+      outWidth: 8,
+      outChannels: 16,
+      filterHeight: 3,
+      filterWidth: 3,
+      strideHeight: 1,
+      strideWidth: 1,
+      padTop: 1,
+      padBottom: 1,
+      padLeft: 1,
+      padRight: 1,
+    };
+    const { fwdPd } = this.#descs(g, "bf16");
+    try {
+      return this.#dnnl.implName(fwdPd);
+    } finally {
+      this.#dnnl.destroyDesc(fwdPd);
+    }
   }
 
   /** Runs `f` on a pool buffer of `length` floats, given back afterwards. */
@@ -200,7 +336,7 @@ export class ConvRunner {
     g: ConvGeometry,
     build: () => ConvEntry,
   ): ConvEntry {
-    const key = `${pass}:${geometryKey(g)}`;
+    const key = `${pass}:${this.#key(g)}`;
     let e = this.#cache.get(key);
     if (!e) {
       e = build();
@@ -209,27 +345,43 @@ export class ConvRunner {
     return e;
   }
 
-  /** Descriptors shared by the three passes; backward ones need the forward one as a hint. */
-  #descs(g: ConvGeometry) {
+  /**
+   * Descriptors shared by the three passes; backward ones need the forward one as a hint. In
+   * bfloat16 each pass reads its two inputs (`reads`) in bfloat16 and writes float32, and the
+   * kernel oneDNN reads is bfloat16 in its own layout.
+   */
+  #descs(
+    g: ConvGeometry,
+    precision: ConvPrecision = this.#precision,
+    pass: "forward" | "backwardData" | "backwardWeights" = "forward",
+  ) {
     const d = this.#dnnl;
-    const src = d.memoryDesc([g.batch, g.inChannels, g.inHeight, g.inWidth], DNNL.nhwc);
-    const dst = d.memoryDesc([g.batch, g.outChannels, g.outHeight, g.outWidth], DNNL.nhwc);
+    const bf16 = precision === "bf16";
+    const type = (reads: boolean) => bf16 && reads ? DNNL.bf16 : DNNL.f32;
+    const srcDims = [g.batch, g.inChannels, g.inHeight, g.inWidth];
+    const dstDims = [g.batch, g.outChannels, g.outHeight, g.outWidth];
+    const src = d.memoryDesc(srcDims, DNNL.nhwc, type(pass !== "backwardData"));
+    const dst = d.memoryDesc(dstDims, DNNL.nhwc, type(pass !== "forward"));
     const wDims = [g.outChannels, g.inChannels, g.filterHeight, g.filterWidth];
     const wPlain = d.memoryDesc(wDims, DNNL.hwio);
-    const wAny = d.memoryDesc(wDims, DNNL.tagAny);
+    const wAny = d.memoryDesc(wDims, DNNL.tagAny, type(pass !== "backwardWeights"));
     const strides = dimsBuffer([g.strideHeight, g.strideWidth]);
     const padL = dimsBuffer([g.padTop, g.padLeft]);
     const padR = dimsBuffer([g.padBottom, g.padRight]);
     const what = `conv ${JSON.stringify(g)}`;
+    // The backward passes' hint is the forward pass as it runs in this precision.
+    const fwdSrc = pass === "forward" ? src : d.memoryDesc(srcDims, DNNL.nhwc, type(true));
+    const fwdW = pass === "forward" ? wAny : d.memoryDesc(wDims, DNNL.tagAny, type(true));
+    const fwdDst = pass === "forward" ? dst : d.memoryDesc(dstDims, DNNL.nhwc);
     const fwdDesc = d.opDesc(what, (desc) =>
       d.symbols.dnnl_convolution_forward_desc_init(
         desc,
         DNNL.forwardTraining,
         DNNL.convolutionDirect,
-        src,
-        wAny,
+        fwdSrc,
+        fwdW,
         null,
-        dst,
+        fwdDst,
         strides,
         padL,
         padR,
@@ -240,7 +392,11 @@ export class ConvRunner {
 
   #build(pass: "forward" | "backwardData", g: ConvGeometry): ConvEntry {
     const d = this.#dnnl;
-    const { src, dst, wPlain, wAny, strides, padL, padR, what, fwdPd } = this.#descs(g);
+    const { src, dst, wPlain, wAny, strides, padL, padR, what, fwdPd } = this.#descs(
+      g,
+      this.#precision,
+      pass,
+    );
     // Both passes read the kernel as their second argument, converted to oneDNN's layout.
     const readingKernel = (pd: Deno.PointerObject, input: PrimitiveArg, output: PrimitiveArg) =>
       this.#withKernelReorder(
@@ -275,7 +431,11 @@ export class ConvRunner {
   /** Every non-reference weight-gradient implementation oneDNN offers for `g`. */
   #weightCandidates(g: ConvGeometry): ConvEntry[] {
     const d = this.#dnnl;
-    const { src, dst, wPlain, wAny, strides, padL, padR, what, fwdPd } = this.#descs(g);
+    const { src, dst, wPlain, wAny, strides, padL, padR, what, fwdPd } = this.#descs(
+      g,
+      this.#precision,
+      "backwardWeights",
+    );
     const desc = d.opDesc(what, (desc) =>
       d.symbols.dnnl_convolution_backward_weights_desc_init(
         desc,
@@ -352,6 +512,16 @@ export class ConvRunner {
     const scratch = new Float32Array(new ArrayBuffer(d.descBytes(chosen)));
     return { main, family, reorder, scratch };
   }
+}
+
+/**
+ * Why bfloat16 convolutions cannot run, given the implementation oneDNN picks for one (null
+ * when they can): oneDNN falls back to its reference loop where the CPU lacks the instructions.
+ */
+export function bf16Missing(impl: string): string | null {
+  if (!impl.startsWith("ref") && impl !== "unknown") return null;
+  return `--precision bf16 needs a CPU with bfloat16 instructions (AVX-512 BF16 or AMX); ` +
+    `oneDNN offers only its reference loop here (${impl})`;
 }
 
 /** A key naming a geometry, e.g. in {@linkcode ConvRunner.weightGradChoices}. */

@@ -143,6 +143,7 @@ export type DnnlSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
 /** oneDNN enum values (2.6). */
 export const DNNL = {
+  bf16: 2,
   f32: 3,
   tagAny: 1,
   /** Plain row-major tags by rank (`a`, `ab`, `abc`, …). */
@@ -284,15 +285,18 @@ export class Dnnl {
     return p;
   }
 
-  /** A float32 memory descriptor for `dims` in the format `tag` (a `DNNL` tag value). */
-  memoryDesc(dims: readonly number[], tag: number): MemoryDesc {
+  /**
+   * A memory descriptor for `dims` in the format `tag` (a `DNNL` tag value), of float32 or
+   * another `DNNL` data type.
+   */
+  memoryDesc(dims: readonly number[], tag: number, dataType: number = DNNL.f32): MemoryDesc {
     const md = new Uint8Array(MD_BYTES);
     this.#check(
       this.#lib.symbols.dnnl_memory_desc_init_by_tag(
         md,
         dims.length,
         dimsBuffer(dims),
-        DNNL.f32,
+        dataType,
         tag,
       ),
       `memory_desc_init_by_tag(${dims})`,

@@ -120,19 +120,20 @@ function allFloat(...ts: tf.TensorInfo[]): boolean {
 
 /**
  * Kernel configs for `backendName` that replace the CPU backend's hot kernels; their outputs
- * take buffers from `buffers`.
+ * take buffers from `buffers`, and their convolutions run on `conv` (whose precision the caller
+ * may set).
  */
 export function nativeKernelConfigs(
   dnnl: Dnnl,
   backendName: string,
   buffers: BufferPool,
+  conv: ConvRunner = new ConvRunner(dnnl, buffers),
 ): tf.KernelConfig[] {
   // The buffer comes from the pool with old contents: every kernel here overwrites all of it.
   const output = (backend: MathBackendCPU, shape: number[]): [tf.TensorInfo, Float32Array] => {
     const out = buffers.take(tf.util.sizeFromShape(shape));
     return [backend.makeTensorInfo(shape, "float32", out), out];
   };
-  const conv = new ConvRunner(dnnl, buffers);
   const elementwise = new ElementwiseRunner(dnnl);
   const configs: tf.KernelConfig[] = [];
   const add = (kernelName: string, fast: (args: KernelArgs) => tf.TensorInfo | null) => {
@@ -164,7 +165,7 @@ export function nativeKernelConfigs(
     if (!g) return null;
     const cpu = backend as MathBackendCPU;
     const [info, out] = output(cpu, [...a.inputShape]);
-    conv.backwardData(g, values(cpu, dy), values(cpu, filter), out);
+    conv.backwardData(g, values(cpu, dy), values(cpu, filter), out, dy.dataId);
     return info;
   });
 
@@ -176,7 +177,7 @@ export function nativeKernelConfigs(
     if (!g) return null;
     const cpu = backend as MathBackendCPU;
     const [info, out] = output(cpu, [...a.filterShape]);
-    conv.backwardWeights(g, values(cpu, x), values(cpu, dy), out);
+    conv.backwardWeights(g, values(cpu, x), values(cpu, dy), out, dy.dataId);
     return info;
   });
 
