@@ -74,7 +74,7 @@ const CONV_CASES: ConvCase[] = [
 
 for (const c of CONV_CASES) {
   Deno.test({
-    name: `convolution gradients equal the cpu backend: ${c.name}`,
+    name: `convolution forward and gradients equal the cpu backend: ${c.name}`,
     ignore,
     fn: async () => {
       const filter: [number, number, number, number] = [c.k, c.k, c.x[3], c.outChannels];
@@ -94,7 +94,7 @@ for (const c of CONV_CASES) {
         const grad = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
           tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, pad), dy))
         );
-        return grad([xt, wt]);
+        return [tf.conv2d(xt, wt, c.stride, pad), ...grad([xt, wt])];
       });
     },
   });

@@ -26,20 +26,7 @@
  */
 import type * as tf from "@tensorflow/tfjs-core";
 import type { WebGPUBackend, WebGPUProgram } from "@tensorflow/tfjs-backend-webgpu";
-
-const ELEMENTWISE_GROUP = 64;
-
-/** The largest power of two ≤ 256 the device allows as a workgroup. */
-function reduceWidth(backend: WebGPUBackend): number {
-  const limit = Math.min(
-    256,
-    backend.device.limits.maxComputeInvocationsPerWorkgroup,
-    backend.device.limits.maxComputeWorkgroupSizeX,
-  );
-  let w = 1;
-  while (w * 2 <= limit) w *= 2;
-  return w;
-}
+import { linearGroup, reduceGroup } from "./limits.ts";
 
 /** A flat element-wise program over `outputShape`; `body` sets `v` for `index` and channel `c`. */
 class ElementwiseProgram implements WebGPUProgram {
@@ -48,21 +35,28 @@ class ElementwiseProgram implements WebGPUProgram {
   dispatchLayout: { x: number[] };
   dispatch: [number, number, number];
   variableNames: string[];
-  workgroupSize: [number, number, number] = [ELEMENTWISE_GROUP, 1, 1];
+  workgroupSize: [number, number, number];
   size = true;
   readonly #body: string;
   readonly #channels: number;
 
-  constructor(name: string, variableNames: string[], outputShape: number[], body: string) {
+  constructor(
+    name: string,
+    variableNames: string[],
+    outputShape: number[],
+    body: string,
+    group: number,
+  ) {
     this.variableNames = variableNames;
+    this.workgroupSize = [group, 1, 1];
     this.outputShape = outputShape;
     this.#channels = outputShape[outputShape.length - 1];
     this.#body = body;
     const count = outputShape.reduce((a, b) => a * b, 1);
     this.dispatchLayout = { x: outputShape.map((_, i) => i) };
-    this.dispatch = [Math.ceil(count / ELEMENTWISE_GROUP), 1, 1];
+    this.dispatch = [Math.ceil(count / group), 1, 1];
     // Sizes and constants are baked into the body, so the body is part of the key.
-    this.shaderKey = `${name}_${this.#channels}_${body}`;
+    this.shaderKey = `${name}_${this.#channels}_${group}_${body}`;
   }
 
   getUserCode(): string {
@@ -164,7 +158,13 @@ function run(
   shape: number[],
   body: string,
 ): tf.TensorInfo {
-  const program = new ElementwiseProgram(name, Object.keys(inputs), shape, body);
+  const program = new ElementwiseProgram(
+    name,
+    Object.keys(inputs),
+    shape,
+    body,
+    linearGroup(backend),
+  );
   return backend.runWebGPUProgram(program, Object.values(inputs), "float32");
 }
 
@@ -183,7 +183,7 @@ export function batchNormForward(
       ["x"],
       rows,
       channels,
-      reduceWidth(backend),
+      reduceGroup(backend),
       "x[i]",
       `let mean = total0 / f32(ROWS);`,
       "(x[i] - mean) * (x[i] - mean)",
@@ -236,7 +236,7 @@ export function batchNormBackward(
       ["dy", "x", "mean"],
       rows,
       channels,
-      reduceWidth(backend),
+      reduceGroup(backend),
       "dy[i]",
       "let m = mean[c];",
       "dy[i] * (x[i] - m)",

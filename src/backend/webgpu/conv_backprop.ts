@@ -30,7 +30,9 @@
  */
 import type * as tf from "@tensorflow/tfjs-core";
 import type { WebGPUBackend, WebGPUProgram } from "@tensorflow/tfjs-backend-webgpu";
-import { type GemmLimits, type GemmParts, gemmShader, type GemmTiles, gemmTiles } from "./gemm.ts";
+import { type GemmParts, type GemmTiles, gemmTiles } from "./gemm.ts";
+import { GemmProgram, geometryConstants, geometryKey } from "./conv_program.ts";
+import { deviceLimits, linearGroup } from "./limits.ts";
 
 type Conv2DInfo = tf.backend_util.Conv2DInfo;
 
@@ -39,90 +41,6 @@ const TARGET_WORKGROUPS = 128;
 /** The shortest reduction chunk worth its own partial product, in output pixels. */
 const MIN_CHUNK = 256;
 
-/** The device limits the tiles are chosen from. */
-export function deviceLimits(backend: WebGPUBackend): GemmLimits {
-  const l = backend.device.limits;
-  return {
-    maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
-    maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
-    maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
-    maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
-  };
-}
-
-/** Constants every convolution shader declares. */
-function geometryConstants(c: Conv2DInfo): string {
-  return `
-const CI = ${c.inChannels};
-const CO = ${c.outChannels};
-const KH = ${c.filterHeight};
-const KW = ${c.filterWidth};
-const IH = ${c.inHeight};
-const IW = ${c.inWidth};
-const OH = ${c.outHeight};
-const OW = ${c.outWidth};
-const SH = ${c.strideHeight};
-const SW = ${c.strideWidth};
-const PT = ${c.padInfo.top};
-const PL = ${c.padInfo.left};
-const BATCH = ${c.batchSize};`;
-}
-
-function geometryKey(c: Conv2DInfo): string {
-  return [
-    c.batchSize,
-    c.inHeight,
-    c.inWidth,
-    c.inChannels,
-    c.outHeight,
-    c.outWidth,
-    c.outChannels,
-    c.filterHeight,
-    c.filterWidth,
-    c.strideHeight,
-    c.strideWidth,
-    c.padInfo.top,
-    c.padInfo.left,
-  ].join("_");
-}
-
-function tilesKey(t: GemmTiles): string {
-  return `${t.tx}x${t.ty}k${t.tk}`;
-}
-
-/** A GEMM program under TensorFlow.js's program header; `z` workgroups along the third axis. */
-class GemmProgram implements WebGPUProgram {
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[]; y: number[] };
-  dispatch: [number, number, number];
-  variableNames: string[];
-  workgroupSize: [number, number, number];
-  readonly #code: string;
-
-  constructor(
-    name: string,
-    variableNames: string[],
-    outputShape: number[],
-    tiles: GemmTiles,
-    grid: [number, number, number],
-    parts: GemmParts,
-    key: string,
-  ) {
-    this.variableNames = variableNames;
-    this.outputShape = outputShape;
-    this.workgroupSize = [tiles.ty, tiles.tx, 1];
-    this.dispatchLayout = { x: [0], y: [1] };
-    this.dispatch = grid;
-    this.shaderKey = `${name}_${key}_${tilesKey(tiles)}`;
-    this.#code = gemmShader(tiles, parts);
-  }
-
-  getUserCode(): string {
-    return this.#code;
-  }
-}
-
 /** Sums `splits` partial products laid out as `[splits, size]`. */
 class SumPartialsProgram implements WebGPUProgram {
   outputShape: number[];
@@ -130,18 +48,19 @@ class SumPartialsProgram implements WebGPUProgram {
   dispatchLayout: { x: number[] };
   dispatch: [number, number, number];
   variableNames = ["partials"];
-  workgroupSize: [number, number, number] = [64, 1, 1];
+  workgroupSize: [number, number, number];
   size = true;
   readonly #splits: number;
   readonly #count: number;
 
-  constructor(outputShape: number[], splits: number) {
+  constructor(outputShape: number[], splits: number, group: number) {
     this.outputShape = outputShape;
     this.#splits = splits;
     this.#count = outputShape.reduce((a, b) => a * b, 1);
+    this.workgroupSize = [group, 1, 1];
     this.dispatchLayout = { x: outputShape.map((_, i) => i) };
-    this.dispatch = [Math.ceil(this.#count / 64), 1, 1];
-    this.shaderKey = `ourSumPartials_${splits}_${this.#count}`;
+    this.dispatch = [Math.ceil(this.#count / group), 1, 1];
+    this.shaderKey = `ourSumPartials_${splits}_${this.#count}_${group}`;
   }
 
   getUserCode(): string {
@@ -224,7 +143,11 @@ fn store(m: i32, n: i32, v: f32) { result[(chunkIndex * GEMM_M + m) * CO + n] = 
   );
   const out = backend.runWebGPUProgram(program, [x, dy], "float32");
   if (used === 1) return out;
-  const sum = backend.runWebGPUProgram(new SumPartialsProgram(filterShape, used), [out], "float32");
+  const sum = backend.runWebGPUProgram(
+    new SumPartialsProgram(filterShape, used, linearGroup(backend)),
+    [out],
+    "float32",
+  );
   backend.disposeData(out.dataId);
   return sum;
 }

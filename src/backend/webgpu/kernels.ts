@@ -16,7 +16,9 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
-import { convFilterGradient, convInputGradient, deviceLimits } from "./conv_backprop.ts";
+import { convFilterGradient, convInputGradient } from "./conv_backprop.ts";
+import { convForward, forwardRows } from "./conv_forward.ts";
+import { deviceLimits } from "./limits.ts";
 import { gemmTiles } from "./gemm.ts";
 import { batchNormBackward, batchNormForward } from "./batch_norm.ts";
 import { type MomentumAttrs, momentumUpdate } from "./sgd.ts";
@@ -133,9 +135,31 @@ export function webgpuFusedConfigs(): tf.KernelConfig[] {
 
 /** The replaced kernels, each falling back on `stock` outside its fast path. */
 export function webgpuKernelConfigs(stock: StockKernel): tf.KernelConfig[] {
+  const stockForward = stock(tf.Conv2D);
   const stockFilter = stock(tf.Conv2DBackpropFilter);
   const stockInput = stock(tf.Conv2DBackpropInput);
   return [
+    {
+      kernelName: tf.Conv2D,
+      backendName: "webgpu",
+      kernelFunc: (args) => {
+        const { x, filter } = args.inputs as Record<"x" | "filter", tf.TensorInfo>;
+        const a = args.attrs as unknown as tf.Conv2DAttrs;
+        const backend = args.backend as WebGPUBackend;
+        const dilations = typeof a.dilations === "number" ? [a.dilations] : a.dilations ?? [1];
+        const info = convInfo(
+          x.shape as [number, number, number, number],
+          filter.shape as [number, number, number, number],
+          a,
+        );
+        if (!info || !float32(x, filter) || dilations.some((d) => d !== 1)) {
+          return stockForward(args);
+        }
+        const tiles = gemmTiles(deviceLimits(backend), forwardRows(info), info.outChannels);
+        if (!fits(backend, Math.ceil(forwardRows(info) / tiles.tm))) return stockForward(args);
+        return convForward(backend, info, x, filter);
+      },
+    },
     {
       kernelName: tf.Conv2DBackpropFilter,
       backendName: "webgpu",
