@@ -240,7 +240,9 @@ if (import.meta.main) {
     args: Deno.args,
     options: {
       backends: { type: "string", default: "cpu,native" },
+      depth: { type: "string", default: "50" },
       width: { type: "string", default: "16" },
+      size: { type: "string", default: "32" },
       batch: { type: "string", default: "64" },
       steps: { type: "string", default: "5" },
       profile: { type: "boolean", default: false },
@@ -248,7 +250,9 @@ if (import.meta.main) {
   });
   const rows = await benchBackends({
     backends: values.backends.split(","),
+    depth: Number(values.depth) as ResNetDepth,
     width: Number(values.width),
+    size: Number(values.size),
     batch: Number(values.batch),
     steps: Number(values.steps),
     profile: values.profile,

@@ -151,19 +151,22 @@ Deno.test({
     const w = random(37, 8);
     const v = random(37, 9);
     const g = random(37, 10);
-    for (const weightDecay of [0, 5e-4]) {
-      await agree(`momentum SGD, decay ${weightDecay}`, () => {
+    // A clone shares the weights' buffer: the update must then leave it (and so w) unchanged.
+    for (const [weightDecay, shared] of [[0, false], [5e-4, false], [5e-4, true]] as const) {
+      await agree(`momentum SGD, decay ${weightDecay}, shared ${shared}`, () => {
         const [wt, vt, gt] = [w, v, g].map((a) => tf.tensor1d(a));
+        const before = shared ? [tf.clone(wt), tf.clone(vt)] : [];
         if (tf.getKernel(MOMENTUM_SGD_UPDATE, tf.getBackend()) !== undefined) {
-          return tf.engine().runKernel(
+          const out = tf.engine().runKernel(
             MOMENTUM_SGD_UPDATE,
             { variable: wt, velocity: vt, gradient: gt },
             { lr: 0.05, momentum: 0.9, weightDecay },
           ) as tf.Tensor[];
+          return [...out, ...before];
         }
         const decayed = weightDecay === 0 ? gt : tf.add(gt, tf.mul(wt, weightDecay));
         const vNew = tf.add(tf.mul(vt, 0.9), decayed);
-        return [tf.sub(wt, tf.mul(vNew, 0.05)), vNew];
+        return [tf.sub(wt, tf.mul(vNew, 0.05)), vNew, ...before];
       });
     }
   },
