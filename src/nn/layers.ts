@@ -156,6 +156,14 @@ export class BatchNorm {
   static syncMoments: BatchMoments | null = null;
 
   /**
+   * When set, training hands each new moving statistic here (a kept tensor, which the receiver
+   * assigns or disposes) instead of assigning it at once: the seam for a training loop that
+   * queues one step's forward pass before it commits the previous step (`Model.fit` on
+   * `webgpu`), so that a step it drops leaves no trace. Process-wide, null by default.
+   */
+  static deferMoving: ((moving: Variable, value: tf.Tensor) => void) | null = null;
+
+  /**
    * Creates γ = 1, β = 0, moving mean 0 and moving variance 1. Variables stay unnamed in
    * TensorFlow.js, whose variable names are process-global: two networks would collide.
    */
@@ -182,8 +190,8 @@ export class BatchNorm {
     const { mean, variance, y: fusedY }: BatchStatistics = BatchNorm.syncMoments !== null
       ? BatchNorm.syncMoments(x)
       : batchStatistics(x, this.gamma, this.beta);
-    this.movingMean.assign(tf.tidy(() => blend(this.movingMean, mean)));
-    this.movingVar.assign(tf.tidy(() => blend(this.movingVar, variance)));
+    updateMoving(this.movingMean, mean);
+    updateMoving(this.movingVar, variance);
     return fusedY ?? tf.batchNorm4d(
       x,
       mean as tf.Tensor1D,
@@ -230,6 +238,12 @@ function batchStatistics(
     { varianceEpsilon: BN_EPSILON },
   ) as tf.Tensor[];
   return { mean, variance, y: y as tf.Tensor4D };
+}
+
+function updateMoving(moving: Variable, batch: tf.Tensor): void {
+  const value = tf.tidy(() => blend(moving, batch));
+  if (BatchNorm.deferMoving === null) moving.assign(value);
+  else BatchNorm.deferMoving(moving, tf.keep(value));
 }
 
 function blend(moving: tf.Tensor, batch: tf.Tensor): tf.Tensor {
