@@ -68,17 +68,19 @@ function channelSums(
   }`;
   return dispatchRaw(backend, {
     name,
-    key: `${name}_${rows}_${channels}`,
+    // Rows are a run-time value: a new batch size compiles no new pipeline.
+    key: `${name}_${channels}`,
     bindings,
+    ints: { rows },
     group: width,
     count: channels * width,
     declarations: `
-const ROWS = ${rows};
 const CH = ${channels};
 const WIDTH = ${width};
 var<workgroup> part: array<f32, ${width}>;`,
     body: `
   let c = groupIndex;
+  let ROWS = params.rows;
   var total0 = 0.0;
   var total1 = 0.0;
   ${reduce(sums.first, "total0")}
@@ -102,14 +104,16 @@ function elementwise(
   const channels = shape[shape.length - 1];
   return dispatchRaw(backend, {
     name,
-    key: `${name}_${count}_${channels}_${body}`,
+    key: `${name}_${channels}_${body}`,
     bindings: [
       ...Object.entries(inputs).map(([n, tensor]) => ({ name: n, tensor })),
       { name: "out", shape },
     ],
+    ints: { count },
+    params: { rows: count / channels },
     count,
     body: `
-  if (index < ${count}) {
+  if (index < params.count) {
     let c = index % ${channels};
     ${body}
   }`,
@@ -190,7 +194,7 @@ export function batchNormBackward(
     [...x.shape],
     `let r = inverseSqrt(variance[c] + ${eps});
     let xhat = (x[index] - mean[c]) * r;
-    let n = f32(${rows});
+    let n = params.rows;
     out[index] = scale[c] * r / n * (n * dy[index] - dOffset[c] - xhat * dScale[c]);`,
   );
   return [dx, dScale, dOffset];

@@ -31,7 +31,7 @@
 import type * as tf from "@tensorflow/tfjs-core";
 import type { WebGPUBackend, WebGPUProgram } from "@tensorflow/tfjs-backend-webgpu";
 import { type GemmParts, type GemmTiles, gemmTiles } from "./gemm.ts";
-import { GemmProgram, geometryConstants, geometryKey } from "./conv_program.ts";
+import { GemmProgram, geometryConstants, geometryKey, tileRows } from "./conv_program.ts";
 import { deviceLimits, linearGroup } from "./limits.ts";
 
 type Conv2DInfo = tf.backend_util.Conv2DInfo;
@@ -100,7 +100,7 @@ export function convFilterGradient(
   const m = info.filterHeight * info.filterWidth * info.inChannels;
   const n = info.outChannels;
   const k = info.batchSize * info.outHeight * info.outWidth;
-  const tiles = gemmTiles(deviceLimits(backend), m, n);
+  const tiles = filterGradientTiles(backend, info);
   const splits = filterSplits(info, tiles);
   const chunk = Math.ceil(Math.ceil(k / splits) / tiles.tk) * tiles.tk;
   const used = Math.ceil(k / chunk);
@@ -109,15 +109,14 @@ export function convFilterGradient(
     n: "CO",
     aAlongK: false,
     bAlongK: false,
+    uniforms: { k, chunk },
     functions: `${geometryConstants(info)}
 const GEMM_M = KH * KW * CI;
-const GEMM_K = BATCH * OH * OW;
-const CHUNK = ${chunk};
 var<private> chunkIndex: i32;
 fn setup(z: i32) { chunkIndex = z; }
 fn mCount() -> i32 { return GEMM_M; }
-fn kBegin() -> i32 { return chunkIndex * CHUNK; }
-fn kEnd() -> i32 { return min(GEMM_K, (chunkIndex + 1) * CHUNK); }
+fn kBegin() -> i32 { return chunkIndex * uniforms.chunk; }
+fn kEnd() -> i32 { return min(uniforms.k, (chunkIndex + 1) * uniforms.chunk); }
 fn aAt(m: i32, k: i32) -> f32 {
   let ci = m % CI;
   let tap = m / CI;
@@ -135,14 +134,15 @@ fn store(m: i32, n: i32, v: f32) { result[(chunkIndex * GEMM_M + m) * CO + n] = 
   const program = new GemmProgram(
     "ourConv2DDerFilter",
     ["x", "dy"],
-    used === 1 ? filterShape : [used, m * n],
+    [used, m * n],
     tiles,
     grid,
     parts,
-    `${geometryKey(info)}_${chunk}`,
+    geometryKey(info),
   );
-  const out = backend.runWebGPUProgram(program, [x, dy], "float32");
-  if (used === 1) return out;
+  const out = backend.runWebGPUProgram(program, [x, dy], "float32", program.uniformData());
+  // One chunk: the partial product is the gradient, seen in its shape as Reshape would.
+  if (used === 1) return { dataId: out.dataId, shape: filterShape, dtype: "float32" };
   const sum = backend.runWebGPUProgram(
     new SumPartialsProgram(filterShape, used, linearGroup(backend)),
     [out],
@@ -150,6 +150,22 @@ fn store(m: i32, n: i32, v: f32) { result[(chunkIndex * GEMM_M + m) * CO + n] = 
   );
   backend.disposeData(out.dataId);
   return sum;
+}
+
+/** The weight gradient's tiles on `backend` (they never depend on the batch size). */
+export function filterGradientTiles(backend: WebGPUBackend, info: Conv2DInfo): GemmTiles {
+  return gemmTiles(
+    deviceLimits(backend),
+    info.filterHeight * info.filterWidth * info.inChannels,
+    info.outChannels,
+  );
+}
+
+/** The input gradient's tiles on `backend`, whatever the batch size. */
+export function inputGradientTiles(backend: WebGPUBackend, info: Conv2DInfo): GemmTiles {
+  const phaseRows = Math.ceil(info.inHeight / info.strideHeight) *
+    Math.ceil(info.inWidth / info.strideWidth);
+  return gemmTiles(deviceLimits(backend), tileRows(phaseRows), info.inChannels);
 }
 
 /** Constants of one stride phase `(ph, pw)` of the input gradient. */
@@ -182,9 +198,8 @@ export function convInputGradient(
 ): tf.TensorInfo {
   const sh = info.strideHeight;
   const sw = info.strideWidth;
-  const rowsMax = info.batchSize * Math.ceil(info.inHeight / sh) * Math.ceil(info.inWidth / sw);
   const n = info.inChannels;
-  const tiles = gemmTiles(deviceLimits(backend), rowsMax, n);
+  const tiles = inputGradientTiles(backend, info);
   let out: tf.TensorInfo | undefined;
   for (let ph = 0; ph < sh; ph++) {
     for (let pw = 0; pw < sw; pw++) {
@@ -194,10 +209,11 @@ export function convInputGradient(
         n: "CI",
         aAlongK: true,
         bAlongK: true,
+        uniforms: { rows },
         functions: `${geometryConstants(info)}
 ${phaseConstants(info, ph, pw)}
 fn setup(z: i32) {}
-fn mCount() -> i32 { return BATCH * ROWS_H * ROWS_W; }
+fn mCount() -> i32 { return uniforms.rows; }
 fn kBegin() -> i32 { return 0; }
 fn kEnd() -> i32 { return TAPS * CO; }
 fn aAt(m: i32, k: i32) -> f32 {
@@ -231,7 +247,7 @@ fn store(m: i32, n: i32, v: f32) {
         parts,
         `${geometryKey(info)}_${ph}_${pw}`,
       );
-      out = backend.runWebGPUProgram(program, [dy, w], "float32", undefined, out);
+      out = backend.runWebGPUProgram(program, [dy, w], "float32", program.uniformData(), out);
     }
   }
   return out!;

@@ -21,8 +21,8 @@
  */
 import type * as tf from "@tensorflow/tfjs-core";
 import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
-import { type GemmParts, gemmTiles } from "./gemm.ts";
-import { GemmProgram, geometryConstants, geometryKey } from "./conv_program.ts";
+import { type GemmParts, type GemmTiles, gemmTiles } from "./gemm.ts";
+import { GemmProgram, geometryConstants, geometryKey, tileRows } from "./conv_program.ts";
 import { deviceLimits } from "./limits.ts";
 
 type Conv2DInfo = tf.backend_util.Conv2DInfo;
@@ -30,6 +30,15 @@ type Conv2DInfo = tf.backend_util.Conv2DInfo;
 /** Rows of the forward GEMM: one per output pixel. */
 export function forwardRows(info: Conv2DInfo): number {
   return info.batchSize * info.outHeight * info.outWidth;
+}
+
+/** The forward GEMM's tiles on `backend`, whatever the batch size. */
+export function forwardTiles(backend: WebGPUBackend, info: Conv2DInfo): GemmTiles {
+  return gemmTiles(
+    deviceLimits(backend),
+    tileRows(info.outHeight * info.outWidth),
+    info.outChannels,
+  );
 }
 
 /** The output `y` (shape `info.outShape`) of the convolution `info` of `x` with filter `w`. */
@@ -41,7 +50,7 @@ export function convForward(
 ): tf.TensorInfo {
   const m = forwardRows(info);
   const n = info.outChannels;
-  const tiles = gemmTiles(deviceLimits(backend), m, n);
+  const tiles = forwardTiles(backend, info);
   // A 1×1 convolution without stride or padding reads its input as a plain [rows, CI] matrix.
   const plain = info.filterHeight === 1 && info.filterWidth === 1 && info.strideHeight === 1 &&
     info.strideWidth === 1 && info.padInfo.top === 0 && info.padInfo.left === 0;
@@ -58,9 +67,10 @@ export function convForward(
     n: "CO",
     aAlongK: true,
     bAlongK: false,
+    uniforms: { rows: m },
     functions: `${geometryConstants(info)}
 fn setup(z: i32) {}
-fn mCount() -> i32 { return BATCH * OH * OW; }
+fn mCount() -> i32 { return uniforms.rows; }
 fn kBegin() -> i32 { return 0; }
 fn kEnd() -> i32 { return KH * KW * CI; }
 fn aAt(m: i32, k: i32) -> f32 {${aAt}
@@ -77,5 +87,5 @@ fn store(m: i32, n: i32, v: f32) { result[m * CO + n] = v; }`,
     parts,
     geometryKey(info),
   );
-  return backend.runWebGPUProgram(program, [x, w], "float32");
+  return backend.runWebGPUProgram(program, [x, w], "float32", program.uniformData());
 }

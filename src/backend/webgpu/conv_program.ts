@@ -19,7 +19,11 @@ import { type GemmParts, gemmShader, type GemmTiles } from "./gemm.ts";
 
 type Conv2DInfo = tf.backend_util.Conv2DInfo;
 
-/** Constants every convolution shader declares. */
+/**
+ * Constants every convolution shader declares: the geometry but the batch size, which shaders
+ * read at run time, so a last partial batch or an evaluation batch compiles no new pipeline
+ * (each costs seconds on llvmpipe).
+ */
 export function geometryConstants(c: Conv2DInfo): string {
   return `
 const CI = ${c.inChannels};
@@ -33,14 +37,12 @@ const OW = ${c.outWidth};
 const SH = ${c.strideHeight};
 const SW = ${c.strideWidth};
 const PT = ${c.padInfo.top};
-const PL = ${c.padInfo.left};
-const BATCH = ${c.batchSize};`;
+const PL = ${c.padInfo.left};`;
 }
 
-/** A key that tells convolution geometries apart. */
+/** A key that tells convolution geometries apart, batch sizes aside. */
 export function geometryKey(c: Conv2DInfo): string {
   return [
-    c.batchSize,
     c.inHeight,
     c.inWidth,
     c.inChannels,
@@ -60,6 +62,14 @@ function tilesKey(t: GemmTiles): string {
   return `${t.tx}x${t.ty}k${t.tk}`;
 }
 
+/**
+ * Rows a GEMM's tiles are chosen for: those of a nominal batch of 64, so that the tiles, and
+ * with them the pipeline, do not depend on the batch size.
+ */
+export function tileRows(rowsPerImage: number): number {
+  return 64 * rowsPerImage;
+}
+
 /** A GEMM program under TensorFlow.js's program header; `z` workgroups along the third axis. */
 export class GemmProgram implements WebGPUProgram {
   /** Shape of the output tensor. */
@@ -74,7 +84,10 @@ export class GemmProgram implements WebGPUProgram {
   variableNames: string[];
   /** Invocations per workgroup. */
   workgroupSize: [number, number, number];
+  /** Declarations of the run-time values, as TensorFlow.js adds them to its uniforms. */
+  uniforms?: string;
   readonly #code: string;
+  readonly #values: Record<string, number>;
 
   /** A program `name` reading `variableNames`, writing `outputShape`, on `grid` workgroups. */
   constructor(
@@ -93,6 +106,14 @@ export class GemmProgram implements WebGPUProgram {
     this.dispatch = grid;
     this.shaderKey = `${name}_${key}_${tilesKey(tiles)}`;
     this.#code = gemmShader(tiles, parts);
+    this.#values = parts.uniforms ?? {};
+    const names = Object.keys(this.#values);
+    if (names.length > 0) this.uniforms = names.map((u) => `${u} : i32,`).join(" ");
+  }
+
+  /** The run-time values, for `runWebGPUProgram`'s program-defined uniforms. */
+  uniformData(): { type: string; data: number[] }[] {
+    return Object.values(this.#values).map((v) => ({ type: "int32", data: [v] }));
   }
 
   /** The WGSL of `main`. */

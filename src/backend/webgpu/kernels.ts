@@ -16,10 +16,13 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
-import { convFilterGradient, convInputGradient } from "./conv_backprop.ts";
-import { convForward, forwardRows } from "./conv_forward.ts";
-import { deviceLimits } from "./limits.ts";
-import { gemmTiles } from "./gemm.ts";
+import {
+  convFilterGradient,
+  convInputGradient,
+  filterGradientTiles,
+  inputGradientTiles,
+} from "./conv_backprop.ts";
+import { convForward, forwardRows, forwardTiles } from "./conv_forward.ts";
 import { batchNormBackward, batchNormForward } from "./batch_norm.ts";
 import { type MomentumAttrs, momentumUpdate } from "./sgd.ts";
 import {
@@ -155,7 +158,7 @@ export function webgpuKernelConfigs(stock: StockKernel): tf.KernelConfig[] {
         if (!info || !float32(x, filter) || dilations.some((d) => d !== 1)) {
           return stockForward(args);
         }
-        const tiles = gemmTiles(deviceLimits(backend), forwardRows(info), info.outChannels);
+        const tiles = forwardTiles(backend, info);
         if (!fits(backend, Math.ceil(forwardRows(info) / tiles.tm))) return stockForward(args);
         return convForward(backend, info, x, filter);
       },
@@ -174,7 +177,7 @@ export function webgpuKernelConfigs(stock: StockKernel): tf.KernelConfig[] {
         );
         if (!info || !float32(x, dy)) return stockFilter(args);
         const rows = info.filterHeight * info.filterWidth * info.inChannels;
-        const tiles = gemmTiles(deviceLimits(backend), rows, info.outChannels);
+        const tiles = filterGradientTiles(backend, info);
         if (!fits(backend, Math.ceil(rows / tiles.tm))) return stockFilter(args);
         return convFilterGradient(backend, info, x, dy);
       },
@@ -194,7 +197,7 @@ export function webgpuKernelConfigs(stock: StockKernel): tf.KernelConfig[] {
         if (!info || !float32(dy, filter)) return stockInput(args);
         const rows = info.batchSize * Math.ceil(info.inHeight / info.strideHeight) *
           Math.ceil(info.inWidth / info.strideWidth);
-        const tiles = gemmTiles(deviceLimits(backend), rows, info.inChannels);
+        const tiles = inputGradientTiles(backend, info);
         if (!fits(backend, Math.ceil(rows / tiles.tm))) return stockInput(args);
         return convInputGradient(backend, info, dy, filter);
       },

@@ -70,6 +70,8 @@ export interface RawKernel {
   bindings: RawBinding[];
   /** Float32 scalars, readable in `body` as `params.<name>`. */
   params?: Record<string, number>;
+  /** Int32 scalars (sizes), readable in `body` as `params.<name>`. */
+  ints?: Record<string, number>;
   /** Module-scope WGSL (constants, workgroup variables, functions). */
   declarations?: string;
   /** Invocations wanted; `body` sees its flat invocation number as `index`. */
@@ -85,24 +87,28 @@ export interface RawKernel {
 
 const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 
-function shader(k: RawKernel, group: number, columns: number): string {
-  const params = Object.keys(k.params ?? {});
+function shader(k: RawKernel, group: number): string {
+  const params = [
+    ...Object.keys(k.params ?? {}).map((p) => `${p}: f32,`),
+    ...Object.keys(k.ints ?? {}).map((p) => `${p}: i32,`),
+  ];
   const storage = k.bindings.map((b, i) =>
     `@group(0) @binding(${i}) var<storage, ${
       "shape" in b || b.write ? "read_write" : "read"
     }> ${b.name}: array<f32>;`
   );
   const uniform = params.length === 0 ? "" : `
-struct Params { ${params.map((p) => `${p}: f32,`).join(" ")} }
+struct Params { ${params.join(" ")} }
 @group(0) @binding(${k.bindings.length}) var<uniform> params: Params;`;
   return `${storage.join("\n")}
 ${uniform}
 ${k.declarations ?? ""}
 @compute @workgroup_size(${group}, 1, 1)
 fn main(@builtin(local_invocation_id) localId: vec3<u32>,
-        @builtin(workgroup_id) workgroupId: vec3<u32>) {
+        @builtin(workgroup_id) workgroupId: vec3<u32>,
+        @builtin(num_workgroups) groups: vec3<u32>) {
   let localIndex = i32(localId.x);
-  let groupIndex = i32(workgroupId.y) * ${columns} + i32(workgroupId.x);
+  let groupIndex = i32(workgroupId.y * groups.x + workgroupId.x);
   let index = groupIndex * ${group} + localIndex;
   ${k.body}
 }`;
@@ -136,12 +142,12 @@ export function dispatchRaw(backend: WebGPUBackend, k: RawKernel): tf.TensorInfo
 
   let cache = pipelines.get(b.device);
   if (!cache) pipelines.set(b.device, cache = new Map());
-  const key = `${k.key}_${group}_${columns}`;
+  const key = `${k.key}_${group}`;
   let pipeline = cache.get(key);
   if (!pipeline) {
     pipeline = b.device.createComputePipeline({
       layout: "auto",
-      compute: { module: b.device.createShaderModule({ code: shader(k, group, columns) }) },
+      compute: { module: b.device.createShaderModule({ code: shader(k, group) }) },
     });
     cache.set(key, pipeline);
   }
@@ -149,12 +155,12 @@ export function dispatchRaw(backend: WebGPUBackend, k: RawKernel): tf.TensorInfo
     binding: i,
     resource: { buffer: b.tensorMap.get(t.dataId).resource as GPUBuffer },
   }));
-  const params = Object.values(k.params ?? {});
+  const params = [
+    ...Object.values(k.params ?? {}).map((p) => ({ type: "float32", data: [p] })),
+    ...Object.values(k.ints ?? {}).map((p) => ({ type: "int32", data: [p] })),
+  ];
   if (params.length > 0) {
-    entries.push({
-      binding: tensors.length,
-      resource: b.makeUniforms(params.map((p) => ({ type: "float32", data: [p] }))),
-    });
+    entries.push({ binding: tensors.length, resource: b.makeUniforms(params) });
   }
   const bindGroup = b.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
   for (const t of tensors) b.commandQueueOwnedIds.add(t.dataId);

@@ -47,7 +47,8 @@ export function momentumUpdate(
   const n = w.shape.reduce((x, y) => x * y, 1);
   const g = a.weightDecay === 0 ? "g[index]" : "g[index] + w[index] * params.decay";
   const params = { lr: a.lr, momentum: a.momentum, decay: a.weightDecay };
-  const key = `ourMomentumSGD_${n}_${a.weightDecay === 0}`;
+  // The size is a run-time value: one pipeline serves every parameter.
+  const key = `ourMomentumSGD_${a.weightDecay === 0}`;
   if (ownsBuffer(backend, w) && ownsBuffer(backend, velocity)) {
     dispatchRaw(backend, {
       name: "ourMomentumSGD",
@@ -58,9 +59,10 @@ export function momentumUpdate(
         { name: "g", tensor: gradient },
       ],
       params,
+      ints: { n },
       count: n,
       body: `
-  if (index < ${n}) {
+  if (index < params.n) {
     let v = vel[index] * params.momentum + (${g});
     vel[index] = v;
     w[index] = w[index] - v * params.lr;
@@ -81,9 +83,10 @@ export function momentumUpdate(
       { name: "vNew", shape: [...w.shape] },
     ],
     params,
+    ints: { n },
     count: n,
     body: `
-  if (index < ${n}) {
+  if (index < params.n) {
     let v = vel[index] * params.momentum + (${g});
     vNew[index] = v;
     wNew[index] = w[index] - v * params.lr;
