@@ -30,6 +30,9 @@ import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { reduceGroup } from "./limits.ts";
 import { dispatchRaw, type RawBinding } from "./raw_dispatch.ts";
 
+/** Neighbouring channels one reduction workgroup takes (a CPU adapter's vector width). */
+const CHANNEL_LANES = 8;
+
 function channelsOf(x: tf.TensorInfo): [number, number] {
   const c = x.shape[x.shape.length - 1];
   const size = x.shape.reduce((a, b) => a * b, 1);
@@ -37,9 +40,13 @@ function channelsOf(x: tf.TensorInfo): [number, number] {
 }
 
 /**
- * Per channel of a `[R, C]` view, two sums by one workgroup each: `first` and `second` are WGSL
- * expressions of element `i` (`i = r·C + c`) and channel `c`; `between` runs after the first
- * sum (as `total0`) and before the second; `finish` stores both (`total0`, `total1`).
+ * Per channel of a `[R, C]` view, two sums: `first` and `second` are WGSL expressions of
+ * element `i` (`i = r·C + c`) and channel `c`; `between` runs after the first sum (as `total0`)
+ * and before the second; `finish` stores both (`total0`, `total1`) for channel `c`.
+ *
+ * One workgroup takes a block of `LANES` neighbouring channels, its invocations `LANES` to a row,
+ * so that neighbouring invocations read neighbouring floats (a CPU adapter's vector loads, a
+ * GPU's coalesced reads) and there are fewer workgroups than channels.
  */
 function channelSums(
   backend: WebGPUBackend,
@@ -50,20 +57,23 @@ function channelSums(
   sums: { first: string; between: string; second: string; finish: string },
 ): tf.TensorInfo[] {
   const width = reduceGroup(backend);
+  const lanes = Math.min(CHANNEL_LANES, width);
   const reduce = (expr: string, target: string) => `
   {
     var s = 0.0;
-    for (var r = localIndex; r < ROWS; r = r + WIDTH) {
-      let i = r * CH + c;
-      s = s + ${expr};
+    if (c < CH) {
+      for (var r = rowLane; r < ROWS; r = r + ROW_LANES) {
+        let i = r * CH + c;
+        s = s + ${expr};
+      }
     }
     part[localIndex] = s;
     workgroupBarrier();
-    for (var h = WIDTH / 2; h > 0; h = h / 2) {
-      if (localIndex < h) { part[localIndex] = part[localIndex] + part[localIndex + h]; }
+    for (var h = ROW_LANES / 2; h > 0; h = h / 2) {
+      if (rowLane < h) { part[localIndex] = part[localIndex] + part[localIndex + h * LANES]; }
       workgroupBarrier();
     }
-    ${target} = part[0];
+    ${target} = part[lane];
     workgroupBarrier();
   }`;
   return dispatchRaw(backend, {
@@ -73,20 +83,23 @@ function channelSums(
     bindings,
     ints: { rows },
     group: width,
-    count: channels * width,
+    count: Math.ceil(channels / lanes) * width,
     declarations: `
 const CH = ${channels};
-const WIDTH = ${width};
+const LANES = ${lanes};
+const ROW_LANES = ${width / lanes};
 var<workgroup> part: array<f32, ${width}>;`,
     body: `
-  let c = groupIndex;
+  let lane = localIndex % LANES;
+  let rowLane = localIndex / LANES;
+  let c = groupIndex * LANES + lane;
   let ROWS = params.rows;
   var total0 = 0.0;
   var total1 = 0.0;
   ${reduce(sums.first, "total0")}
   ${sums.between}
   ${reduce(sums.second, "total1")}
-  if (localIndex == 0) {
+  if (rowLane == 0 && c < CH) {
     ${sums.finish}
   }`,
   });
@@ -182,7 +195,7 @@ export function batchNormBackward(
     channels,
     {
       first: "dy[i]",
-      between: "let m = mean[c];",
+      between: "let m = mean[min(c, CH - 1)];",
       second: "dy[i] * (x[i] - m)",
       finish: `dOffset[c] = total0;\n    dScale[c] = total1 * inverseSqrt(variance[c] + ${eps});`,
     },
