@@ -9,7 +9,8 @@
  *   `dScale = r·Σ dy·(x − mean)` with `r = 1/√(var + ε)`, writing both outputs; one element-wise
  *   pass gives `dx = scale·r/R · (R·dy − dOffset − x̂·dScale)`.
  *
- * Each pass is one dispatch (`raw_dispatch.ts`), its outputs written by the same kernel.
+ * Each pass is one dispatch (`raw_dispatch.ts`), its outputs written by the same kernel. Where a
+ * ReLU follows, the forward pass applies it and the backward pass masks `dy` by its output.
  *
  * @example
  * ```ts
@@ -105,13 +106,17 @@ var<workgroup> part: array<f32, ${width}>;`,
   });
 }
 
-/** An element-wise pass over `shape` writing `out[index]`; `body` sees channel `c`. */
+/**
+ * An element-wise pass over `shape` writing `out[index]`; `body` sees channel `c` and, as
+ * `params.rows`, `rows` (default: the elements per channel of `shape`).
+ */
 function elementwise(
   backend: WebGPUBackend,
   name: string,
   inputs: Record<string, tf.TensorInfo>,
   shape: number[],
   body: string,
+  rows?: number,
 ): tf.TensorInfo {
   const count = shape.reduce((a, b) => a * b, 1);
   const channels = shape[shape.length - 1];
@@ -123,7 +128,7 @@ function elementwise(
       { name: "out", shape },
     ],
     ints: { count },
-    params: { rows: count / channels },
+    params: { rows: rows ?? count / channels },
     count,
     body: `
   if (index < params.count) {
@@ -140,6 +145,7 @@ export function batchNormForward(
   scale: tf.TensorInfo,
   offset: tf.TensorInfo,
   epsilon: number,
+  relu = false,
 ): tf.TensorInfo[] {
   const [rows, channels] = channelsOf(x);
   const [mean, variance] = channelSums(
@@ -160,15 +166,20 @@ export function batchNormForward(
   );
   const y = elementwise(
     backend,
-    "ourBatchNormY",
+    relu ? "ourBatchNormReluY" : "ourBatchNormY",
     { x, mean, variance, scale, offset },
     [...x.shape],
-    `out[index] = (x[index] - mean[c]) * scale[c] * inverseSqrt(variance[c] + ${epsilon.toExponential()}) + offset[c];`,
+    `let v = (x[index] - mean[c]) * scale[c] * inverseSqrt(variance[c] + ${epsilon.toExponential()}) + offset[c];
+    out[index] = ${relu ? "max(v, 0.0)" : "v"};`,
   );
   return [y, mean, variance];
 }
 
-/** `[dx, dScale, dOffset]` of batch normalisation in training mode for output gradient `dy`. */
+/**
+ * `[dx, dScale, dOffset]` of batch normalisation in training mode for output gradient `dy`;
+ * with `reluOut` (the output of a ReLU that followed), of the two in sequence: `dy` counts only
+ * where that output is positive.
+ */
 export function batchNormBackward(
   backend: WebGPUBackend,
   dy: tf.TensorInfo,
@@ -177,13 +188,18 @@ export function batchNormBackward(
   mean: tf.TensorInfo,
   variance: tf.TensorInfo,
   epsilon: number,
+  reluOut?: tf.TensorInfo,
 ): tf.TensorInfo[] {
   const [rows, channels] = channelsOf(x);
   const eps = epsilon.toExponential();
+  const masked = reluOut !== undefined;
+  const g = (i: string) => masked ? `select(0.0, dy[${i}], y[${i}] > 0.0)` : `dy[${i}]`;
+  const maskInput: RawBinding[] = masked ? [{ name: "y", tensor: reluOut }] : [];
   const [dScale, dOffset] = channelSums(
     backend,
-    "ourBatchNormGradSums",
+    masked ? "ourBatchNormReluGradSums" : "ourBatchNormGradSums",
     [
+      ...maskInput,
       { name: "dy", tensor: dy },
       { name: "x", tensor: x },
       { name: "mean", tensor: mean },
@@ -194,21 +210,48 @@ export function batchNormBackward(
     rows,
     channels,
     {
-      first: "dy[i]",
+      first: g("i"),
       between: "let m = mean[min(c, CH - 1)];",
-      second: "dy[i] * (x[i] - m)",
+      second: `${g("i")} * (x[i] - m)`,
       finish: `dOffset[c] = total0;\n    dScale[c] = total1 * inverseSqrt(variance[c] + ${eps});`,
     },
   );
-  const dx = elementwise(
-    backend,
-    "ourBatchNormDx",
-    { dy, x, scale, mean, variance, dScale, dOffset },
-    [...x.shape],
-    `let r = inverseSqrt(variance[c] + ${eps});
+  if (!masked) {
+    const dx = elementwise(
+      backend,
+      "ourBatchNormDx",
+      { dy, x, scale, mean, variance, dScale, dOffset },
+      [...x.shape],
+      `let r = inverseSqrt(variance[c] + ${eps});
     let xhat = (x[index] - mean[c]) * r;
     let n = params.rows;
     out[index] = scale[c] * r / n * (n * dy[index] - dOffset[c] - xhat * dScale[c]);`,
+    );
+    return [dx, dScale, dOffset];
+  }
+  // With the mask, the same dx from per-channel coefficients `[a, b, e]`: nine inputs would
+  // exceed the eight storage buffers a WebGPU device offers by default.
+  const coefficients = elementwise(
+    backend,
+    "ourBatchNormReluCoefficients",
+    { scale, variance, dScale, dOffset },
+    [3, channels],
+    `let k = index % ${channels};
+    let r = inverseSqrt(variance[k] + ${eps});
+    let a = scale[k] * r;
+    let n = params.rows;
+    let row = index / ${channels};
+    out[index] = select(select(a * r * dScale[k] / n, a * dOffset[k] / n, row == 1), a, row == 0);`,
+    rows,
   );
+  const dx = elementwise(
+    backend,
+    "ourBatchNormReluDx",
+    { y: reluOut, dy, x, mean, coefficients },
+    [...x.shape],
+    `out[index] = coefficients[c] * ${g("index")} - coefficients[${channels} + c] -
+      coefficients[${2 * channels} + c] * (x[index] - mean[c]);`,
+  );
+  backend.disposeData(coefficients.dataId);
   return [dx, dScale, dOffset];
 }

@@ -26,6 +26,8 @@ import { convForward, forwardRows, forwardTiles } from "./conv_forward.ts";
 import { batchNormBackward, batchNormForward } from "./batch_norm.ts";
 import { type MomentumAttrs, momentumUpdate } from "./sgd.ts";
 import {
+  BATCH_NORM_RELU_TRAINING,
+  BATCH_NORM_RELU_TRAINING_GRAD,
   BATCH_NORM_TRAINING,
   BATCH_NORM_TRAINING_GRAD,
   MOMENTUM_SGD_UPDATE,
@@ -109,6 +111,35 @@ export function webgpuFusedConfigs(): tf.KernelConfig[] {
       },
     },
     {
+      kernelName: BATCH_NORM_RELU_TRAINING,
+      backendName: "webgpu",
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const { x, scale, offset } = inputs as Record<string, tf.TensorInfo>;
+        const { varianceEpsilon } = attrs as unknown as { varianceEpsilon: number };
+        perChannel(BATCH_NORM_RELU_TRAINING, x, scale, offset);
+        return batchNormForward(backend as WebGPUBackend, x, scale, offset, varianceEpsilon, true);
+      },
+    },
+    {
+      kernelName: BATCH_NORM_RELU_TRAINING_GRAD,
+      backendName: "webgpu",
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const { dy, x, scale, mean, variance, y } = inputs as Record<string, tf.TensorInfo>;
+        const { varianceEpsilon } = attrs as unknown as { varianceEpsilon: number };
+        perChannel(BATCH_NORM_RELU_TRAINING_GRAD, x, scale, mean, variance);
+        return batchNormBackward(
+          backend as WebGPUBackend,
+          dy,
+          x,
+          scale,
+          mean,
+          variance,
+          varianceEpsilon,
+          y,
+        );
+      },
+    },
+    {
       kernelName: MOMENTUM_SGD_UPDATE,
       backendName: "webgpu",
       kernelFunc: ({ inputs, backend, attrs }) => {
@@ -134,6 +165,30 @@ export function webgpuFusedConfigs(): tf.KernelConfig[] {
       },
     },
   ];
+}
+
+/**
+ * The gradient of {@linkcode BATCH_NORM_RELU_TRAINING} (gradients are global to TensorFlow.js,
+ * but only ever run for a kernel that ran, so only where it is registered).
+ */
+export function webgpuGradientConfigs(): tf.GradConfig[] {
+  return [{
+    kernelName: BATCH_NORM_RELU_TRAINING,
+    inputsToSave: ["x", "scale"],
+    outputsToSave: [true, true, true],
+    gradFunc: (dys, saved, attrs) => {
+      const [x, scale, y, mean, variance] = saved;
+      // Gradients reaching the statistics are zero: they only feed the moving averages.
+      const dy = (dys as tf.Tensor[])[0];
+      // Computed here, not in the thunks, which the tape runs each in its own tidy.
+      const [dx, dScale, dOffset] = tf.engine().runKernel(
+        BATCH_NORM_RELU_TRAINING_GRAD,
+        { dy, x, scale, mean, variance, y },
+        attrs,
+      ) as tf.Tensor[];
+      return { x: () => dx, scale: () => dScale, offset: () => dOffset };
+    },
+  }];
 }
 
 /** The replaced kernels, each falling back on `stock` outside its fast path. */

@@ -131,6 +131,13 @@ export function dispatchRaw(backend: WebGPUBackend, k: RawKernel): tf.TensorInfo
   const columns = Math.min(groups, most);
   const rows = Math.ceil(groups / columns);
   if (rows > most) throw new Error(`webgpu ${k.name}: ${k.count} invocations exceed the device`);
+  // A pipeline over the limit fails validation, and with it, silently, the whole submission.
+  const storage = b.device.limits.maxStorageBuffersPerShaderStage;
+  if (k.bindings.length > storage) {
+    throw new Error(
+      `webgpu ${k.name}: ${k.bindings.length} storage buffers, the device allows ${storage}`,
+    );
+  }
   const tensors = k.bindings.map((binding) =>
     "shape" in binding ? backend.makeTensorInfo(binding.shape, "float32") : binding.tensor
   );
