@@ -50,9 +50,11 @@ class Recorder extends Callback {
 
 async function run(backend: string, stopAt: number | null) {
   await tf.setBackend(backend);
-  const data = syntheticDataset({ length: 10, numClasses: 3, imageShape: [17, 17, 3] });
+  // The network of the kernel tests' training parity: on llvmpipe each new convolution shape
+  // costs seconds of shader compilation, and these shapes are compiled (and cached) there.
+  const data = syntheticDataset({ length: 10, numClasses: 5, imageShape: [17, 17, 3] });
   const model = new Model(
-    resnetFCN({ depth: 18, width: 2, numClasses: 3, blocks: [1, 1, 1, 1], seed: 5 }),
+    resnetFCN({ depth: 18, width: 4, numClasses: 5, blocks: [1, 1, 1, 1], seed: 5 }),
   );
   model.prepare({ optimizer: new MomentumSGD({ lr: 0.05, weightDecay: 5e-4 }), metrics: [] });
   const recorder = new Recorder(stopAt);
