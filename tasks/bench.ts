@@ -25,6 +25,7 @@ import {
   buildNetwork,
   MODEL_FLAGS,
   modelConfig,
+  PRECISION_FLAG,
   startBackend,
   WEBGPU_KERNELS_FLAG,
 } from "./common.ts";
@@ -43,6 +44,7 @@ const FLAGS: FlagSpec[] = [
   { name: "warmup", type: "integer", min: 1, default: 2, help: "Untimed steps first" },
   BACKEND_FLAG,
   WEBGPU_KERNELS_FLAG,
+  PRECISION_FLAG,
   { name: "compare", type: "boolean", help: "Run the same work on each of --backends and compare" },
   {
     name: "backends",

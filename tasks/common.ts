@@ -7,6 +7,7 @@
 import { BACKEND_CHOICES, type BackendChoice, selectBackend } from "../src/backend/select.ts";
 import type { BackendReport } from "../src/backend/select.ts";
 import { WEBGPU_KERNEL_CHOICES, type WebGPUKernels } from "../src/backend/webgpu_kernels.ts";
+import { type Precision, PRECISION_CHOICES, precisionProblem } from "../src/backend/precision.ts";
 import { type ResNetDepth, resnetFCN } from "../src/nn/resnet_fcn.ts";
 import type { Network } from "../src/nn/network.ts";
 import { type FlagSpec, type FlagValues, UsageError } from "./flags.ts";
@@ -30,6 +31,15 @@ export const WEBGPU_KERNELS_FLAG: FlagSpec = {
   choices: WEBGPU_KERNEL_CHOICES,
   default: "ours",
   help: "On webgpu: our WGSL training kernels, or TensorFlow.js's stock ones",
+};
+
+/** `--precision`. */
+export const PRECISION_FLAG: FlagSpec = {
+  name: "precision",
+  type: "string",
+  choices: PRECISION_CHOICES,
+  default: "f32",
+  help: "Kernel arithmetic: f32, or f16 (webgpu with shader-f16 only)",
 };
 
 /** `--model`, `--width`, `--classes`, `--blocks`. */
@@ -96,11 +106,16 @@ export function buildNetwork(c: ModelConfig, seed = 0): Network {
   });
 }
 
-/** Starts the requested backend and prints which one runs and why (stderr). */
+/**
+ * Starts the requested backend and prints which one runs and why (stderr). Throws
+ * {@linkcode UsageError} when `--precision` asks for what the backend cannot do.
+ */
 export async function startBackend(v: FlagValues): Promise<BackendReport> {
   const report = await selectBackend(String(v.backend ?? "auto") as BackendChoice, {
     webgpuKernels: (v["webgpu-kernels"] ?? "ours") as WebGPUKernels,
   });
+  const problem = precisionProblem((v.precision ?? "f32") as Precision, report);
+  if (problem !== null) throw new UsageError(problem);
   console.error(report.summary);
   return report;
 }

@@ -35,6 +35,7 @@ import {
   type ModelConfig,
   modelDepth,
   parseBlocks,
+  PRECISION_FLAG,
   startBackend,
   WEBGPU_KERNELS_FLAG,
 } from "./common.ts";
@@ -46,6 +47,7 @@ import {
   type LoadedData,
 } from "./data.ts";
 import { Flags, type FlagSpec, parseFlags, UsageError } from "./flags.ts";
+import { type Precision, PRECISION_CHOICES } from "../src/backend/precision.ts";
 import { LOG_FORMAT_FLAG, parseLogFormats } from "./log_formats.ts";
 import { checkPluginFiles, loadPlugins, PLUGIN_RULE } from "./plugins.ts";
 import { readRunFile, writeRunFile } from "./run_file.ts";
@@ -211,6 +213,7 @@ export function trainFlags(d: TrainDefaults): FlagSpec[] {
     },
     BACKEND_FLAG,
     WEBGPU_KERNELS_FLAG,
+    PRECISION_FLAG,
     {
       name: "seed",
       type: "integer",
@@ -293,6 +296,8 @@ export interface TrainConfig {
   backend: BackendChoice;
   /** On webgpu: our WGSL training kernels or TensorFlow.js's stock ones. */
   webgpuKernels: "ours" | "stock";
+  /** `--precision`. */
+  precision: Precision;
   /** `--seed`. */
   seed: number;
   /** `--limit-train`. */
@@ -450,6 +455,7 @@ export async function parseTrainArgs(
     initWeightsPartial,
     backend: f.choice("backend", BACKEND_CHOICES),
     webgpuKernels: f.choice("webgpu-kernels", ["ours", "stock"] as const),
+    precision: f.choice("precision", PRECISION_CHOICES),
     seed: f.number("seed"),
     limitTrain: f.optionalNumber("limit-train"),
     limitEval: f.optionalNumber("limit-eval"),
@@ -526,6 +532,7 @@ export async function buildTraining(
   const backend = await startBackend({
     backend: config.backend,
     "webgpu-kernels": config.webgpuKernels,
+    precision: config.precision,
   });
   const data = await loadData({
     dataset: config.dataset,

@@ -39,3 +39,16 @@ export const BATCH_NORM_TRAINING_GRAD = "NativeBatchNormTrainingGrad";
  * `g' = g + weightDecay·w; v' = momentum·v + g'; w' = w − lr·v'` (with `g' = g` when the decay is 0).
  */
 export const MOMENTUM_SGD_UPDATE = "NativeMomentumSGDUpdate";
+
+/**
+ * {@linkcode BATCH_NORM_TRAINING} followed by ReLU, as one kernel: inputs and attrs as there,
+ * outputs `[max(y, 0), mean, variance]`. Differentiable as the two ops in sequence.
+ */
+export const BATCH_NORM_RELU_TRAINING = "NativeBatchNormReluTraining";
+
+/**
+ * The gradient of {@linkcode BATCH_NORM_RELU_TRAINING}. Inputs `{dy, x, scale, mean, variance,
+ * y}` (`y` the op's ReLU output, which masks `dy`), attrs `{varianceEpsilon}`; outputs
+ * `[dx, dScale, dOffset]`.
+ */
+export const BATCH_NORM_RELU_TRAINING_GRAD = "NativeBatchNormReluTrainingGrad";

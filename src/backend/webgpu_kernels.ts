@@ -15,7 +15,11 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-webgpu";
-import { webgpuFusedConfigs, webgpuKernelConfigs } from "./webgpu/kernels.ts";
+import {
+  webgpuFusedConfigs,
+  webgpuGradientConfigs,
+  webgpuKernelConfigs,
+} from "./webgpu/kernels.ts";
 import { nativeGradientConfigs } from "./native/kernels.ts";
 
 /** Values of `--webgpu-kernels`. */
@@ -61,7 +65,7 @@ export function useWebGPUKernels(which: WebGPUKernels): void {
     if (which === "ours") tf.registerKernel(k);
   }
   // The fused kernels' gradients are the native backend's (gradients are global by name).
-  for (const g of nativeGradientConfigs()) {
+  for (const g of [...nativeGradientConfigs(), ...webgpuGradientConfigs()]) {
     if (!tf.getGradient(g.kernelName)) tf.registerGradient(g);
   }
   active = which;

@@ -7,7 +7,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { NamedVariable } from "./network.ts";
 import type { Tensor1D, Tensor4D, Variable } from "../tensor_types.ts";
-import { BATCH_NORM_TRAINING } from "../backend/fused_ops.ts";
+import { BATCH_NORM_RELU_TRAINING, BATCH_NORM_TRAINING } from "../backend/fused_ops.ts";
 
 /** Deterministic source of per-variable seeds, so one network seed fixes every initial value. */
 export class SeedSequence {
@@ -156,6 +156,14 @@ export class BatchNorm {
   static syncMoments: BatchMoments | null = null;
 
   /**
+   * When set, training hands each new moving statistic here (a kept tensor, which the receiver
+   * assigns or disposes) instead of assigning it at once: the seam for a training loop that
+   * queues one step's forward pass before it commits the previous step (`Model.fit` on
+   * `webgpu`), so that a step it drops leaves no trace. Process-wide, null by default.
+   */
+  static deferMoving: ((moving: Variable, value: tf.Tensor) => void) | null = null;
+
+  /**
    * Creates γ = 1, β = 0, moving mean 0 and moving variance 1. Variables stay unnamed in
    * TensorFlow.js, whose variable names are process-global: two networks would collide.
    */
@@ -167,24 +175,31 @@ export class BatchNorm {
     this.movingVar = tf.variable(tf.ones([channels]), false);
   }
 
-  /** Normalises; in training also updates the moving statistics. */
-  apply(x: Tensor4D, training: boolean): Tensor4D {
+  /**
+   * Normalises, then applies ReLU when `relu` is true (in one kernel where the backend has
+   * it); in training also updates the moving statistics.
+   */
+  apply(x: Tensor4D, training: boolean, relu = false): Tensor4D {
     if (!training) {
-      return tf.batchNorm4d(
-        x,
-        this.movingMean as tf.Tensor1D,
-        this.movingVar as tf.Tensor1D,
-        this.beta as tf.Tensor1D,
-        this.gamma as tf.Tensor1D,
-        BN_EPSILON,
+      return thenRelu(
+        tf.batchNorm4d(
+          x,
+          this.movingMean as tf.Tensor1D,
+          this.movingVar as tf.Tensor1D,
+          this.beta as tf.Tensor1D,
+          this.gamma as tf.Tensor1D,
+          BN_EPSILON,
+        ),
+        relu,
       );
     }
-    const { mean, variance, y: fusedY }: BatchStatistics = BatchNorm.syncMoments !== null
-      ? BatchNorm.syncMoments(x)
-      : batchStatistics(x, this.gamma, this.beta);
-    this.movingMean.assign(tf.tidy(() => blend(this.movingMean, mean)));
-    this.movingVar.assign(tf.tidy(() => blend(this.movingVar, variance)));
-    return fusedY ?? tf.batchNorm4d(
+    const { mean, variance, y: fusedY, relu: fusedRelu }: BatchStatistics =
+      BatchNorm.syncMoments !== null
+        ? BatchNorm.syncMoments(x)
+        : batchStatistics(x, this.gamma, this.beta, relu);
+    updateMoving(this.movingMean, mean);
+    updateMoving(this.movingVar, variance);
+    const y = fusedY ?? tf.batchNorm4d(
       x,
       mean as tf.Tensor1D,
       variance as tf.Tensor1D,
@@ -192,6 +207,7 @@ export class BatchNorm {
       this.gamma as tf.Tensor1D,
       BN_EPSILON,
     );
+    return thenRelu(y, relu && fusedRelu !== true);
   }
 
   /** Variables under their exchange names, in PyTorch's state-dict order. */
@@ -209,6 +225,16 @@ interface BatchStatistics {
   mean: tf.Tensor;
   variance: tf.Tensor;
   y?: tf.Tensor4D;
+  /** Whether `y` has ReLU applied already. */
+  relu?: boolean;
+}
+
+/** `tf.relu(y)` when `relu`, freeing `y` (the gradient keeps what it needs); else `y`. */
+function thenRelu(y: Tensor4D, relu: boolean): Tensor4D {
+  if (!relu) return y;
+  const out = tf.relu(y);
+  y.dispose();
+  return out;
 }
 
 /**
@@ -220,16 +246,24 @@ function batchStatistics(
   x: tf.Tensor4D,
   gamma: tf.Variable,
   beta: tf.Variable,
+  relu: boolean,
 ): BatchStatistics {
-  if (tf.getKernel(BATCH_NORM_TRAINING, tf.getBackend()) === undefined) {
-    return tf.moments(x, [0, 1, 2]);
-  }
+  const backend = tf.getBackend();
+  const withRelu = relu && tf.getKernel(BATCH_NORM_RELU_TRAINING, backend) !== undefined;
+  const kernel = withRelu ? BATCH_NORM_RELU_TRAINING : BATCH_NORM_TRAINING;
+  if (tf.getKernel(kernel, backend) === undefined) return tf.moments(x, [0, 1, 2]);
   const [y, mean, variance] = tf.engine().runKernel(
-    BATCH_NORM_TRAINING,
+    kernel,
     { x, scale: gamma, offset: beta },
     { varianceEpsilon: BN_EPSILON },
   ) as tf.Tensor[];
-  return { mean, variance, y: y as tf.Tensor4D };
+  return { mean, variance, y: y as tf.Tensor4D, relu: withRelu };
+}
+
+function updateMoving(moving: Variable, batch: tf.Tensor): void {
+  const value = tf.tidy(() => blend(moving, batch));
+  if (BatchNorm.deferMoving === null) moving.assign(value);
+  else BatchNorm.deferMoving(moving, tf.keep(value));
 }
 
 function blend(moving: tf.Tensor, batch: tf.Tensor): tf.Tensor {

@@ -144,9 +144,8 @@ class ResidualBlock implements Block {
     const last = this.convs.length - 1;
     this.convs.forEach((c, i) => {
       const input = y;
-      y = consume(c.apply(input), (conv) => this.bns[i].apply(conv, training));
+      y = consume(c.apply(input), (conv) => this.bns[i].apply(conv, training, i < last));
       if (input !== x) input.dispose();
-      if (i < last) y = consume(y, tf.relu);
     });
     const identity = this.shortcut
       ? consume(this.shortcut.conv.apply(x), (conv) => this.shortcut!.bn.apply(conv, training))
@@ -262,8 +261,7 @@ class ResNetFCN implements Network {
       );
     }
     return tf.tidy(() => {
-      const stem = consume(this.#stem.apply(x), (conv) => this.#stemBn.apply(conv, training));
-      let y = consume(stem, tf.relu);
+      let y = consume(this.#stem.apply(x), (conv) => this.#stemBn.apply(conv, training, true));
       for (const b of this.#blocks) y = consume(y, (input) => b.apply(input, training));
       const out = this.#head2.apply(this.#head.apply(y));
       const [n, oh, ow, k] = out.shape;

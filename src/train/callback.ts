@@ -17,6 +17,10 @@
  * onTrainEnd
  * ```
  *
+ * On `webgpu` the train step is split: step k+1's forward and backward passes are queued before
+ * step k's `onTrainBatchEnd` (so the device works while its values are read back), and its update
+ * runs after its own `onTrainBatchBegin`; a stop drops the queued step (see `Model`).
+ *
  * When an error escapes any of these (a failed step, an out-of-memory, a lost device, a failed
  * checkpoint write, a throwing hook) after `onTrainBegin` started, `onTrainError` is called
  * instead of the remaining hooks and the error is rethrown: callbacks release there what they

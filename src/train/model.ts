@@ -2,10 +2,16 @@
  * `Model`: a network with an optimiser, a loss and metrics, and the training loop around them.
  *
  * The loop reads as the sequence of callback hooks documented in `callback.ts`. Each training
- * step runs under `tf.tidy`: the loss of `net.apply(x, true)` (BatchNorm on batch statistics,
- * moving statistics updated) is differentiated with `variableGradsFreeing` (`tf.variableGrads`'s
- * numbers, freeing activations as backpropagation passes them), the optimiser updates
- * the variables, and the step's loss and metric counts come back with one `data()` call.
+ * step runs under `tf.tidy`: the loss of `net.apply(x, true)` (BatchNorm on batch statistics)
+ * is differentiated with `variableGradsFreeing` (`tf.variableGrads`'s numbers, freeing
+ * activations as backpropagation passes them); then the optimiser updates the variables and
+ * the moving statistics are assigned, and the step's loss and metric counts come back with one
+ * `data()` call. On `webgpu` the read-back lags one step: step k+1's forward and backward
+ * passes are queued before step k's values are read, so the device never idles on a read-back;
+ * step k+1's update still waits for step k's `onTrainBatchEnd` and its own
+ * `onTrainBatchBegin` (which sets its learning rate), and a stop requested by a callback drops
+ * the queued step without trace. Every step's values reach the callbacks, in order, before the
+ * epoch ends.
  * Evaluation and prediction run `net.apply(x, false)` (BatchNorm on moving statistics).
  *
  * `fit` adds two default callbacks (see `CallbackList`): an `LRScheduler` when none is given, so
@@ -41,6 +47,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { Tensor, Tensor4D } from "../tensor_types.ts";
 import type { Dataset } from "../data/dataset.ts";
 import type { Network } from "../nn/network.ts";
+import { BatchNorm } from "../nn/layers.ts";
 import { formatSummary } from "../nn/summary.ts";
 import {
   type Callback,
@@ -286,9 +293,15 @@ export class Model implements TrainingModel {
       let seen = 0;
       let lr = optimizer.lr;
       let completed = true;
-      for await (const { images, labels, size, index } of loader.batches(epoch, first)) {
-        let values: Float32Array;
-        try {
+      // On webgpu the next step is queued before this one's values are read back, so the device
+      // works while the loop waits; its update waits for the callbacks (see #queueStep).
+      const lag = tf.getBackend() === "webgpu";
+      const batches = loader.batches(epoch, first)[Symbol.asyncIterator]();
+      let queued: QueuedStep | null = null;
+      try {
+        let item = await batches.next();
+        while (!item.done) {
+          const { size, index } = item.value;
           await callbacks.onTrainBatchBegin(index, {
             batch: index,
             batchSize: size,
@@ -296,33 +309,40 @@ export class Model implements TrainingModel {
             lr: optimizer.lr,
           });
           lr = optimizer.lr;
-          values = await this.#trainStep(images, labels);
-        } finally {
-          images.dispose();
-          labels.dispose();
+          const step: QueuedStep = queued ?? this.#queueStep(item.value);
+          queued = null;
+          this.#commitStep(step);
+          const following = lag ? await batches.next() : null;
+          if (following !== null && !following.done) queued = this.#queueStep(following.value);
+          const values = await readStep(step);
+          this.globalStep++;
+          this.#position = { epoch, batch: index + 1 };
+          seen += size;
+          sums[0] += values[0] * size;
+          const logs: Logs = { loss: values[0] };
+          this.#metrics.forEach((m, i) => {
+            sums[i + 1] += values[i + 1];
+            logs[m.name] = sums[i + 1] / seen;
+          });
+          Object.assign(logs, {
+            lr,
+            step: this.globalStep,
+            epoch,
+            batch: index,
+            batchSize: size,
+            samplesSeen: seen,
+          });
+          await callbacks.onTrainBatchEnd(index, logs);
+          if (this.stopTraining) {
+            completed = index + 1 === loader.stepsPerEpoch;
+            break;
+          }
+          item = following ?? await batches.next();
         }
-        this.globalStep++;
-        this.#position = { epoch, batch: index + 1 };
-        seen += size;
-        sums[0] += values[0] * size;
-        const logs: Logs = { loss: values[0] };
-        this.#metrics.forEach((m, i) => {
-          sums[i + 1] += values[i + 1];
-          logs[m.name] = sums[i + 1] / seen;
-        });
-        Object.assign(logs, {
-          lr,
-          step: this.globalStep,
-          epoch,
-          batch: index,
-          batchSize: size,
-          samplesSeen: seen,
-        });
-        await callbacks.onTrainBatchEnd(index, logs);
-        if (this.stopTraining) {
-          completed = index + 1 === loader.stepsPerEpoch;
-          break;
-        }
+      } finally {
+        // A step queued ahead of a stop (or an error) is dropped: it changed no variable.
+        if (queued !== null) dropStep(queued);
+        await batches.return?.();
       }
       if (completed) this.#position = { epoch: epoch + 1, batch: 0 };
       const epochLogs: Logs = { loss: seen > 0 ? sums[0] / seen : NaN };
@@ -444,28 +464,54 @@ export class Model implements TrainingModel {
     this.net.dispose();
   }
 
-  /** One training step; resolves to `[loss, correct count of each metric]`. */
-  async #trainStep(images: tf.Tensor4D, labels: tf.Tensor1D): Promise<Float32Array> {
-    const vars = this.net.variables();
-    const trainable = vars.filter((v) => v.trainable).map((v) => v.variable);
+  /**
+   * Queues one training step's forward and backward passes: the loss and metric counts and the
+   * gradients stay on the device, and BatchNorm's new moving statistics are held back
+   * (`BatchNorm.deferMoving`), so the step changes no variable until {@linkcode Model.#commitStep}.
+   * Disposes the batch.
+   */
+  #queueStep(batch: { images: tf.Tensor4D; labels: tf.Tensor1D }): QueuedStep {
+    const { images, labels } = batch;
+    const trainable = this.net.variables().filter((v) => v.trainable).map((v) => v.variable);
     const lossFn = this.#loss!;
-    const packed = tf.tidy(() => {
-      let counts: tf.Scalar[] = [];
-      const { value, grads } = variableGradsFreeing(() => {
-        const logits = asLogits(this.net.apply(images, true));
-        // Kept past the gradient's inner scope; disposed right after stacking below.
-        counts = this.#metrics.map((m) => tf.keep(m.correct(logits, labels)));
-        return lossFn(logits, labels);
-      }, trainable);
-      this.optimizer.applyGradients(vars, grads);
-      const out = tf.stack([value, ...counts]);
-      tf.dispose(counts);
-      return out;
-    });
+    const moving: QueuedStep["moving"] = [];
+    const previous = BatchNorm.deferMoving;
+    BatchNorm.deferMoving = (variable, value) => moving.push({ variable, value });
     try {
-      return await packed.data() as Float32Array;
+      const { packed, grads } = tf.tidy(() => {
+        let counts: tf.Scalar[] = [];
+        const { value, grads } = variableGradsFreeing(() => {
+          const logits = asLogits(this.net.apply(images, true));
+          // Kept past the gradient's inner scope; disposed right after stacking below.
+          counts = this.#metrics.map((m) => tf.keep(m.correct(logits, labels)));
+          return lossFn(logits, labels);
+        }, trainable);
+        const out = tf.stack([value, ...counts]);
+        tf.dispose(counts);
+        return { packed: out, grads };
+      });
+      return { packed, grads, moving };
+    } catch (err) {
+      tf.dispose(moving.map((m) => m.value));
+      throw err;
     } finally {
-      packed.dispose();
+      BatchNorm.deferMoving = previous;
+      images.dispose();
+      labels.dispose();
+    }
+  }
+
+  /** Applies a queued step: the optimiser's update (at its current rate), the moving statistics. */
+  #commitStep(step: QueuedStep): void {
+    try {
+      tf.tidy(() => {
+        this.optimizer.applyGradients(this.net.variables(), step.grads);
+        for (const { variable, value } of step.moving) variable.assign(value);
+      });
+    } finally {
+      tf.dispose([...Object.values(step.grads), ...step.moving.map((m) => m.value)]);
+      step.grads = {};
+      step.moving = [];
     }
   }
 
@@ -515,6 +561,30 @@ export class Model implements TrainingModel {
     await callbacks.onEvalEnd(logs);
     return logs;
   }
+}
+
+/** A training step whose update and read-back are still to come. */
+interface QueuedStep {
+  /** `[loss, correct count of each metric]`, on the device. */
+  packed: tf.Tensor;
+  /** Gradients by TensorFlow.js variable name. */
+  grads: tf.NamedTensorMap;
+  /** BatchNorm's new moving statistics, assigned when the step is committed. */
+  moving: { variable: tf.Variable; value: tf.Tensor }[];
+}
+
+/** A committed step's loss and metric counts, read back; frees them on the device. */
+async function readStep(step: QueuedStep): Promise<Float32Array> {
+  try {
+    return await step.packed.data() as Float32Array;
+  } finally {
+    step.packed.dispose();
+  }
+}
+
+/** Frees a step that will not be committed. */
+function dropStep(step: QueuedStep): void {
+  tf.dispose([step.packed, ...Object.values(step.grads), ...step.moving.map((m) => m.value)]);
 }
 
 function toEvalLoader(data: Dataset | DataLoader, batchSize: number): DataLoader {

@@ -1,19 +1,26 @@
 /**
  * Our WebGPU kernels agree with TensorFlow.js's `cpu` backend within 1e-4 relative (to the
  * reference's largest magnitude) on odd shapes, and four full-batch training steps on WebGPU
- * with them match the same steps on `cpu`. Skips, saying why, where no WebGPU adapter exists.
+ * with them (forward and backward convolutions, BatchNorm with and without ReLU, the one-pass
+ * momentum-SGD update) match the same steps on `cpu`. Skips, saying why, where no WebGPU adapter exists.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import assert from "node:assert/strict";
 import { findAdapter, startWebGPU } from "../../src/backend/webgpu.ts";
 import { activeWebGPUKernels, useWebGPUKernels } from "../../src/backend/webgpu_kernels.ts";
-import { BATCH_NORM_TRAINING, MOMENTUM_SGD_UPDATE } from "../../src/backend/fused_ops.ts";
+import {
+  BATCH_NORM_RELU_TRAINING,
+  BATCH_NORM_TRAINING,
+  MOMENTUM_SGD_UPDATE,
+} from "../../src/backend/fused_ops.ts";
 import { resnetFCN } from "../../src/nn/resnet_fcn.ts";
 import { MomentumSGD } from "../../src/train/optimizer.ts";
 import { softmaxCrossEntropy } from "../../src/train/losses.ts";
 import "../../src/train/gradients.ts";
 import { random } from "./values.ts";
+import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
+import { dispatchRaw } from "../../src/backend/webgpu/raw_dispatch.ts";
 
 tf.env().set("IS_NODE", false);
 const adapter = await findAdapter();
@@ -74,7 +81,7 @@ const CONV_CASES: ConvCase[] = [
 
 for (const c of CONV_CASES) {
   Deno.test({
-    name: `convolution gradients equal the cpu backend: ${c.name}`,
+    name: `convolution forward and gradients equal the cpu backend: ${c.name}`,
     ignore,
     fn: async () => {
       const filter: [number, number, number, number] = [c.k, c.k, c.x[3], c.outChannels];
@@ -94,7 +101,7 @@ for (const c of CONV_CASES) {
         const grad = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
           tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, pad), dy))
         );
-        return grad([xt, wt]);
+        return [tf.conv2d(xt, wt, c.stride, pad), ...grad([xt, wt])];
       });
     },
   });
@@ -145,27 +152,80 @@ Deno.test({
 });
 
 Deno.test({
+  name: "fused BatchNorm+ReLU training forward and backward equal the plain ops on cpu",
+  ignore,
+  fn: async () => {
+    const shape: [number, number, number, number] = [3, 5, 7, 13];
+    const x = random(3 * 5 * 7 * 13, 14).map((v, i) => 3 * v + (i % 13) * 0.5);
+    const scale = random(13, 15);
+    const offset = random(13, 16);
+    const dy = random(x.length, 17);
+    await agree("batch norm + relu", () => {
+      const fused = tf.getKernel(BATCH_NORM_RELU_TRAINING, tf.getBackend()) !== undefined;
+      const forward = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor): tf.Tensor[] => {
+        if (fused) {
+          return tf.engine().runKernel(
+            BATCH_NORM_RELU_TRAINING,
+            { x: a, scale: b, offset: c },
+            { varianceEpsilon: 1e-5 },
+          ) as tf.Tensor[];
+        }
+        const { mean, variance } = tf.moments(a, [0, 1, 2]);
+        const y = tf.batchNorm(a, mean, variance, c as tf.Tensor1D, b as tf.Tensor1D, 1e-5);
+        return [tf.relu(y), mean, variance];
+      };
+      const loss = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+        tf.sum(tf.mul(forward(a, b, c)[0], tf.tensor(dy, shape)));
+      const args = [tf.tensor4d(x, shape), tf.tensor1d(scale), tf.tensor1d(offset)];
+      const outputs = forward(args[0], args[1], args[2]);
+      const zeros = tf.sum(tf.cast(tf.equal(outputs[0], 0), "float32"));
+      return [...outputs, ...tf.grads(loss)(args), zeros];
+    });
+  },
+});
+
+Deno.test({
   name: "the fused momentum-SGD update equals the op sequence on cpu",
   ignore,
   fn: async () => {
     const w = random(37, 8);
     const v = random(37, 9);
     const g = random(37, 10);
-    for (const weightDecay of [0, 5e-4]) {
-      await agree(`momentum SGD, decay ${weightDecay}`, () => {
+    // A clone shares the weights' buffer: the update must then leave it (and so w) unchanged.
+    for (const [weightDecay, shared] of [[0, false], [5e-4, false], [5e-4, true]] as const) {
+      await agree(`momentum SGD, decay ${weightDecay}, shared ${shared}`, () => {
         const [wt, vt, gt] = [w, v, g].map((a) => tf.tensor1d(a));
+        const before = shared ? [tf.clone(wt), tf.clone(vt)] : [];
         if (tf.getKernel(MOMENTUM_SGD_UPDATE, tf.getBackend()) !== undefined) {
-          return tf.engine().runKernel(
+          const out = tf.engine().runKernel(
             MOMENTUM_SGD_UPDATE,
             { variable: wt, velocity: vt, gradient: gt },
             { lr: 0.05, momentum: 0.9, weightDecay },
           ) as tf.Tensor[];
+          return [...out, ...before];
         }
         const decayed = weightDecay === 0 ? gt : tf.add(gt, tf.mul(wt, weightDecay));
         const vNew = tf.add(tf.mul(vt, 0.9), decayed);
-        return [tf.sub(wt, tf.mul(vNew, 0.05)), vNew];
+        return [tf.sub(wt, tf.mul(vNew, 0.05)), vNew, ...before];
       });
     }
+  },
+});
+
+Deno.test({
+  name: "a dispatch with more storage buffers than the device allows is refused, not dropped",
+  ignore,
+  fn: async () => {
+    await startWebGPU();
+    const backend = tf.backend() as WebGPUBackend;
+    const most = backend.device.limits.maxStorageBuffersPerShaderStage;
+    const x = tf.zeros([4]);
+    const bindings = Array.from({ length: most + 1 }, (_, i) => ({ name: `b${i}`, tensor: x }));
+    assert.throws(
+      () => dispatchRaw(backend, { name: "tooMany", key: "tooMany", bindings, count: 4, body: "" }),
+      new RegExp(`${most + 1} storage buffers, the device allows ${most}`),
+    );
+    x.dispose();
   },
 });
 

@@ -3,12 +3,14 @@
  * over the activations each way instead of TensorFlow.js's two dozen small kernels:
  *
  * - forward: one workgroup per channel reduces the batch mean and then the biased variance
- *   (`Σ(x − mean)² / R`, as `tf.moments`); one element-wise pass normalises;
- * - backward: one workgroup per channel reduces `Σ dy` and `Σ dy·(x − mean)`; one element-wise
- *   pass gives `dx = scale·r/R · (R·dy − Σdy − x̂·Σdy·x̂)` with `r = 1/√(var + ε)`.
+ *   (`Σ(x − mean)² / R`, as `tf.moments`), writing both outputs; one element-wise pass
+ *   normalises;
+ * - backward: one workgroup per channel reduces `dOffset = Σ dy` and
+ *   `dScale = r·Σ dy·(x − mean)` with `r = 1/√(var + ε)`, writing both outputs; one element-wise
+ *   pass gives `dx = scale·r/R · (R·dy − dOffset − x̂·dScale)`.
  *
- * The per-channel outputs (mean, variance, dScale, dOffset) are read out of the reductions'
- * `[2, C]` results by a kernel of C invocations each.
+ * Each pass is one dispatch (`raw_dispatch.ts`), its outputs written by the same kernel. Where a
+ * ReLU follows, the forward pass applies it and the backward pass masks `dy` by its output.
  *
  * @example
  * ```ts
@@ -25,131 +27,12 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs-core";
-import type { WebGPUBackend, WebGPUProgram } from "@tensorflow/tfjs-backend-webgpu";
+import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
+import { reduceGroup } from "./limits.ts";
+import { dispatchRaw, type RawBinding } from "./raw_dispatch.ts";
 
-const ELEMENTWISE_GROUP = 64;
-
-/** The largest power of two ≤ 256 the device allows as a workgroup. */
-function reduceWidth(backend: WebGPUBackend): number {
-  const limit = Math.min(
-    256,
-    backend.device.limits.maxComputeInvocationsPerWorkgroup,
-    backend.device.limits.maxComputeWorkgroupSizeX,
-  );
-  let w = 1;
-  while (w * 2 <= limit) w *= 2;
-  return w;
-}
-
-/** A flat element-wise program over `outputShape`; `body` sets `v` for `index` and channel `c`. */
-class ElementwiseProgram implements WebGPUProgram {
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  variableNames: string[];
-  workgroupSize: [number, number, number] = [ELEMENTWISE_GROUP, 1, 1];
-  size = true;
-  readonly #body: string;
-  readonly #channels: number;
-
-  constructor(name: string, variableNames: string[], outputShape: number[], body: string) {
-    this.variableNames = variableNames;
-    this.outputShape = outputShape;
-    this.#channels = outputShape[outputShape.length - 1];
-    this.#body = body;
-    const count = outputShape.reduce((a, b) => a * b, 1);
-    this.dispatchLayout = { x: outputShape.map((_, i) => i) };
-    this.dispatch = [Math.ceil(count / ELEMENTWISE_GROUP), 1, 1];
-    // Sizes and constants are baked into the body, so the body is part of the key.
-    this.shaderKey = `${name}_${this.#channels}_${body}`;
-  }
-
-  getUserCode(): string {
-    return `
-fn main(index: i32) {
-  if (index < uniforms.size) {
-    let c = index % ${this.#channels};
-    var v = 0.0;
-    ${this.#body}
-    setOutputAtIndex(index, v);
-  }
-}`;
-  }
-}
-
-/**
- * Per channel of a `[R, C]` view, two sums by one workgroup each, written as `[2, C]`: `first`
- * and `second` are WGSL expressions of row offset `i` (`i = r·C + c`) and channel `c`;
- * `second` may use `first`'s total as `total0`.
- */
-class ChannelSumsProgram implements WebGPUProgram {
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  variableNames: string[];
-  workgroupSize: [number, number, number];
-  size = true;
-  readonly #code: string;
-
-  constructor(
-    name: string,
-    variableNames: string[],
-    rows: number,
-    channels: number,
-    width: number,
-    first: string,
-    between: string,
-    second: string,
-  ) {
-    this.variableNames = variableNames;
-    this.outputShape = [2, channels];
-    this.workgroupSize = [width, 1, 1];
-    this.dispatchLayout = { x: [0, 1] };
-    this.dispatch = [channels, 1, 1];
-    this.shaderKey = `${name}_${rows}_${channels}_${width}`;
-    const reduce = (expr: string, target: string) => `
-  {
-    var s = 0.0;
-    for (var r = t; r < ROWS; r = r + WIDTH) {
-      let i = r * CH + c;
-      s = s + ${expr};
-    }
-    part[t] = s;
-    workgroupBarrier();
-    for (var h = WIDTH / 2; h > 0; h = h / 2) {
-      if (t < h) { part[t] = part[t] + part[t + h]; }
-      workgroupBarrier();
-    }
-    ${target} = part[0];
-    workgroupBarrier();
-  }`;
-    this.#code = `
-const ROWS = ${rows};
-const CH = ${channels};
-const WIDTH = ${width};
-var<workgroup> part: array<f32, ${width}>;
-fn main(index: i32) {
-  _ = uniforms.size;
-  let c = i32(workgroupId.x);
-  let t = i32(localId.x);
-  var total0 = 0.0;
-  var total1 = 0.0;
-  ${reduce(first, "total0")}
-  ${between}
-  ${reduce(second, "total1")}
-  if (t == 0) {
-    result[c] = total0;
-    result[CH + c] = total1;
-  }
-}`;
-  }
-
-  getUserCode(): string {
-    return this.#code;
-  }
-}
+/** Neighbouring channels one reduction workgroup takes (a CPU adapter's vector width). */
+const CHANNEL_LANES = 8;
 
 function channelsOf(x: tf.TensorInfo): [number, number] {
   const c = x.shape[x.shape.length - 1];
@@ -157,15 +40,102 @@ function channelsOf(x: tf.TensorInfo): [number, number] {
   return [size / c, c];
 }
 
-function run(
+/**
+ * Per channel of a `[R, C]` view, two sums: `first` and `second` are WGSL expressions of
+ * element `i` (`i = r·C + c`) and channel `c`; `between` runs after the first sum (as `total0`)
+ * and before the second; `finish` stores both (`total0`, `total1`) for channel `c`.
+ *
+ * One workgroup takes a block of `LANES` neighbouring channels, its invocations `LANES` to a row,
+ * so that neighbouring invocations read neighbouring floats (a CPU adapter's vector loads, a
+ * GPU's coalesced reads) and there are fewer workgroups than channels.
+ */
+function channelSums(
+  backend: WebGPUBackend,
+  name: string,
+  bindings: RawBinding[],
+  rows: number,
+  channels: number,
+  sums: { first: string; between: string; second: string; finish: string },
+): tf.TensorInfo[] {
+  const width = reduceGroup(backend);
+  const lanes = Math.min(CHANNEL_LANES, width);
+  const reduce = (expr: string, target: string) => `
+  {
+    var s = 0.0;
+    if (c < CH) {
+      for (var r = rowLane; r < ROWS; r = r + ROW_LANES) {
+        let i = r * CH + c;
+        s = s + ${expr};
+      }
+    }
+    part[localIndex] = s;
+    workgroupBarrier();
+    for (var h = ROW_LANES / 2; h > 0; h = h / 2) {
+      if (rowLane < h) { part[localIndex] = part[localIndex] + part[localIndex + h * LANES]; }
+      workgroupBarrier();
+    }
+    ${target} = part[lane];
+    workgroupBarrier();
+  }`;
+  return dispatchRaw(backend, {
+    name,
+    // Rows are a run-time value: a new batch size compiles no new pipeline.
+    key: `${name}_${channels}`,
+    bindings,
+    ints: { rows },
+    group: width,
+    count: Math.ceil(channels / lanes) * width,
+    declarations: `
+const CH = ${channels};
+const LANES = ${lanes};
+const ROW_LANES = ${width / lanes};
+var<workgroup> part: array<f32, ${width}>;`,
+    body: `
+  let lane = localIndex % LANES;
+  let rowLane = localIndex / LANES;
+  let c = groupIndex * LANES + lane;
+  let ROWS = params.rows;
+  var total0 = 0.0;
+  var total1 = 0.0;
+  ${reduce(sums.first, "total0")}
+  ${sums.between}
+  ${reduce(sums.second, "total1")}
+  if (rowLane == 0 && c < CH) {
+    ${sums.finish}
+  }`,
+  });
+}
+
+/**
+ * An element-wise pass over `shape` writing `out[index]`; `body` sees channel `c` and, as
+ * `params.rows`, `rows` (default: the elements per channel of `shape`).
+ */
+function elementwise(
   backend: WebGPUBackend,
   name: string,
   inputs: Record<string, tf.TensorInfo>,
   shape: number[],
   body: string,
+  rows?: number,
 ): tf.TensorInfo {
-  const program = new ElementwiseProgram(name, Object.keys(inputs), shape, body);
-  return backend.runWebGPUProgram(program, Object.values(inputs), "float32");
+  const count = shape.reduce((a, b) => a * b, 1);
+  const channels = shape[shape.length - 1];
+  return dispatchRaw(backend, {
+    name,
+    key: `${name}_${channels}_${body}`,
+    bindings: [
+      ...Object.entries(inputs).map(([n, tensor]) => ({ name: n, tensor })),
+      { name: "out", shape },
+    ],
+    ints: { count },
+    params: { rows: rows ?? count / channels },
+    count,
+    body: `
+  if (index < params.count) {
+    let c = index % ${channels};
+    ${body}
+  }`,
+  })[0];
 }
 
 /** `[y, mean, variance]` of batch normalisation in training mode. */
@@ -175,51 +145,41 @@ export function batchNormForward(
   scale: tf.TensorInfo,
   offset: tf.TensorInfo,
   epsilon: number,
+  relu = false,
 ): tf.TensorInfo[] {
   const [rows, channels] = channelsOf(x);
-  const stats = backend.runWebGPUProgram(
-    new ChannelSumsProgram(
-      "ourBatchNormStats",
-      ["x"],
-      rows,
-      channels,
-      reduceWidth(backend),
-      "x[i]",
-      `let mean = total0 / f32(ROWS);`,
-      "(x[i] - mean) * (x[i] - mean)",
-    ),
-    [x],
-    "float32",
-  );
-  const eps = epsilon.toExponential();
-  const y = run(
+  const [mean, variance] = channelSums(
     backend,
-    "ourBatchNormY",
-    { x, stats, scale, offset },
+    "ourBatchNormStats",
+    [{ name: "x", tensor: x }, { name: "mean", shape: [channels] }, {
+      name: "variance",
+      shape: [channels],
+    }],
+    rows,
+    channels,
+    {
+      first: "x[i]",
+      between: "let m = total0 / f32(ROWS);",
+      second: "(x[i] - m) * (x[i] - m)",
+      finish: "mean[c] = m;\n    variance[c] = total1 / f32(ROWS);",
+    },
+  );
+  const y = elementwise(
+    backend,
+    relu ? "ourBatchNormReluY" : "ourBatchNormY",
+    { x, mean, variance, scale, offset },
     [...x.shape],
-    `let mean = stats[c] / f32(${rows});
-    let variance = stats[${channels} + c] / f32(${rows});
-    v = (x[index] - mean) * scale[c] * inverseSqrt(variance + ${eps}) + offset[c];`,
+    `let v = (x[index] - mean[c]) * scale[c] * inverseSqrt(variance[c] + ${epsilon.toExponential()}) + offset[c];
+    out[index] = ${relu ? "max(v, 0.0)" : "v"};`,
   );
-  const mean = run(
-    backend,
-    "ourBatchNormMean",
-    { stats },
-    [channels],
-    `v = stats[c] / f32(${rows});`,
-  );
-  const variance = run(
-    backend,
-    "ourBatchNormVar",
-    { stats },
-    [channels],
-    `v = stats[${channels} + c] / f32(${rows});`,
-  );
-  backend.disposeData(stats.dataId);
   return [y, mean, variance];
 }
 
-/** `[dx, dScale, dOffset]` of batch normalisation in training mode for output gradient `dy`. */
+/**
+ * `[dx, dScale, dOffset]` of batch normalisation in training mode for output gradient `dy`;
+ * with `reluOut` (the output of a ReLU that followed), of the two in sequence: `dy` counts only
+ * where that output is positive.
+ */
 export function batchNormBackward(
   backend: WebGPUBackend,
   dy: tf.TensorInfo,
@@ -228,41 +188,70 @@ export function batchNormBackward(
   mean: tf.TensorInfo,
   variance: tf.TensorInfo,
   epsilon: number,
+  reluOut?: tf.TensorInfo,
 ): tf.TensorInfo[] {
   const [rows, channels] = channelsOf(x);
-  const sums = backend.runWebGPUProgram(
-    new ChannelSumsProgram(
-      "ourBatchNormGradSums",
-      ["dy", "x", "mean"],
-      rows,
-      channels,
-      reduceWidth(backend),
-      "dy[i]",
-      "let m = mean[c];",
-      "dy[i] * (x[i] - m)",
-    ),
-    [dy, x, mean],
-    "float32",
-  );
   const eps = epsilon.toExponential();
-  const dx = run(
+  const masked = reluOut !== undefined;
+  const g = (i: string) => masked ? `select(0.0, dy[${i}], y[${i}] > 0.0)` : `dy[${i}]`;
+  const maskInput: RawBinding[] = masked ? [{ name: "y", tensor: reluOut }] : [];
+  const [dScale, dOffset] = channelSums(
     backend,
-    "ourBatchNormDx",
-    { dy, x, scale, mean, variance, sums },
-    [...x.shape],
-    `let r = inverseSqrt(variance[c] + ${eps});
+    masked ? "ourBatchNormReluGradSums" : "ourBatchNormGradSums",
+    [
+      ...maskInput,
+      { name: "dy", tensor: dy },
+      { name: "x", tensor: x },
+      { name: "mean", tensor: mean },
+      { name: "variance", tensor: variance },
+      { name: "dScale", shape: [channels] },
+      { name: "dOffset", shape: [channels] },
+    ],
+    rows,
+    channels,
+    {
+      first: g("i"),
+      between: "let m = mean[min(c, CH - 1)];",
+      second: `${g("i")} * (x[i] - m)`,
+      finish: `dOffset[c] = total0;\n    dScale[c] = total1 * inverseSqrt(variance[c] + ${eps});`,
+    },
+  );
+  if (!masked) {
+    const dx = elementwise(
+      backend,
+      "ourBatchNormDx",
+      { dy, x, scale, mean, variance, dScale, dOffset },
+      [...x.shape],
+      `let r = inverseSqrt(variance[c] + ${eps});
     let xhat = (x[index] - mean[c]) * r;
-    let n = f32(${rows});
-    v = scale[c] * r / n * (n * dy[index] - sums[c] - xhat * r * sums[${channels} + c]);`,
-  );
-  const dScale = run(
+    let n = params.rows;
+    out[index] = scale[c] * r / n * (n * dy[index] - dOffset[c] - xhat * dScale[c]);`,
+    );
+    return [dx, dScale, dOffset];
+  }
+  // With the mask, the same dx from per-channel coefficients `[a, b, e]`: nine inputs would
+  // exceed the eight storage buffers a WebGPU device offers by default.
+  const coefficients = elementwise(
     backend,
-    "ourBatchNormDScale",
-    { sums, variance },
-    [channels],
-    `v = sums[${channels} + c] * inverseSqrt(variance[c] + ${eps});`,
+    "ourBatchNormReluCoefficients",
+    { scale, variance, dScale, dOffset },
+    [3, channels],
+    `let k = index % ${channels};
+    let r = inverseSqrt(variance[k] + ${eps});
+    let a = scale[k] * r;
+    let n = params.rows;
+    let row = index / ${channels};
+    out[index] = select(select(a * r * dScale[k] / n, a * dOffset[k] / n, row == 1), a, row == 0);`,
+    rows,
   );
-  const dOffset = run(backend, "ourBatchNormDOffset", { sums }, [channels], "v = sums[c];");
-  backend.disposeData(sums.dataId);
+  const dx = elementwise(
+    backend,
+    "ourBatchNormReluDx",
+    { y: reluOut, dy, x, mean, coefficients },
+    [...x.shape],
+    `out[index] = coefficients[c] * ${g("index")} - coefficients[${channels} + c] -
+      coefficients[${2 * channels} + c] * (x[index] - mean[c]);`,
+  );
+  backend.disposeData(coefficients.dataId);
   return [dx, dScale, dOffset];
 }

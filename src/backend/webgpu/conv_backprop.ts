@@ -30,7 +30,9 @@
  */
 import type * as tf from "@tensorflow/tfjs-core";
 import type { WebGPUBackend, WebGPUProgram } from "@tensorflow/tfjs-backend-webgpu";
-import { type GemmLimits, type GemmParts, gemmShader, type GemmTiles, gemmTiles } from "./gemm.ts";
+import { type GemmParts, type GemmTiles, gemmTiles } from "./gemm.ts";
+import { GemmProgram, geometryConstants, geometryKey, tileRows } from "./conv_program.ts";
+import { deviceLimits, linearGroup } from "./limits.ts";
 
 type Conv2DInfo = tf.backend_util.Conv2DInfo;
 
@@ -39,90 +41,6 @@ const TARGET_WORKGROUPS = 128;
 /** The shortest reduction chunk worth its own partial product, in output pixels. */
 const MIN_CHUNK = 256;
 
-/** The device limits the tiles are chosen from. */
-export function deviceLimits(backend: WebGPUBackend): GemmLimits {
-  const l = backend.device.limits;
-  return {
-    maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
-    maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
-    maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
-    maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
-  };
-}
-
-/** Constants every convolution shader declares. */
-function geometryConstants(c: Conv2DInfo): string {
-  return `
-const CI = ${c.inChannels};
-const CO = ${c.outChannels};
-const KH = ${c.filterHeight};
-const KW = ${c.filterWidth};
-const IH = ${c.inHeight};
-const IW = ${c.inWidth};
-const OH = ${c.outHeight};
-const OW = ${c.outWidth};
-const SH = ${c.strideHeight};
-const SW = ${c.strideWidth};
-const PT = ${c.padInfo.top};
-const PL = ${c.padInfo.left};
-const BATCH = ${c.batchSize};`;
-}
-
-function geometryKey(c: Conv2DInfo): string {
-  return [
-    c.batchSize,
-    c.inHeight,
-    c.inWidth,
-    c.inChannels,
-    c.outHeight,
-    c.outWidth,
-    c.outChannels,
-    c.filterHeight,
-    c.filterWidth,
-    c.strideHeight,
-    c.strideWidth,
-    c.padInfo.top,
-    c.padInfo.left,
-  ].join("_");
-}
-
-function tilesKey(t: GemmTiles): string {
-  return `${t.tx}x${t.ty}k${t.tk}`;
-}
-
-/** A GEMM program under TensorFlow.js's program header; `z` workgroups along the third axis. */
-class GemmProgram implements WebGPUProgram {
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[]; y: number[] };
-  dispatch: [number, number, number];
-  variableNames: string[];
-  workgroupSize: [number, number, number];
-  readonly #code: string;
-
-  constructor(
-    name: string,
-    variableNames: string[],
-    outputShape: number[],
-    tiles: GemmTiles,
-    grid: [number, number, number],
-    parts: GemmParts,
-    key: string,
-  ) {
-    this.variableNames = variableNames;
-    this.outputShape = outputShape;
-    this.workgroupSize = [tiles.ty, tiles.tx, 1];
-    this.dispatchLayout = { x: [0], y: [1] };
-    this.dispatch = grid;
-    this.shaderKey = `${name}_${key}_${tilesKey(tiles)}`;
-    this.#code = gemmShader(tiles, parts);
-  }
-
-  getUserCode(): string {
-    return this.#code;
-  }
-}
-
 /** Sums `splits` partial products laid out as `[splits, size]`. */
 class SumPartialsProgram implements WebGPUProgram {
   outputShape: number[];
@@ -130,18 +48,19 @@ class SumPartialsProgram implements WebGPUProgram {
   dispatchLayout: { x: number[] };
   dispatch: [number, number, number];
   variableNames = ["partials"];
-  workgroupSize: [number, number, number] = [64, 1, 1];
+  workgroupSize: [number, number, number];
   size = true;
   readonly #splits: number;
   readonly #count: number;
 
-  constructor(outputShape: number[], splits: number) {
+  constructor(outputShape: number[], splits: number, group: number) {
     this.outputShape = outputShape;
     this.#splits = splits;
     this.#count = outputShape.reduce((a, b) => a * b, 1);
+    this.workgroupSize = [group, 1, 1];
     this.dispatchLayout = { x: outputShape.map((_, i) => i) };
-    this.dispatch = [Math.ceil(this.#count / 64), 1, 1];
-    this.shaderKey = `ourSumPartials_${splits}_${this.#count}`;
+    this.dispatch = [Math.ceil(this.#count / group), 1, 1];
+    this.shaderKey = `ourSumPartials_${splits}_${this.#count}_${group}`;
   }
 
   getUserCode(): string {
@@ -181,7 +100,7 @@ export function convFilterGradient(
   const m = info.filterHeight * info.filterWidth * info.inChannels;
   const n = info.outChannels;
   const k = info.batchSize * info.outHeight * info.outWidth;
-  const tiles = gemmTiles(deviceLimits(backend), m, n);
+  const tiles = filterGradientTiles(backend, info);
   const splits = filterSplits(info, tiles);
   const chunk = Math.ceil(Math.ceil(k / splits) / tiles.tk) * tiles.tk;
   const used = Math.ceil(k / chunk);
@@ -190,15 +109,14 @@ export function convFilterGradient(
     n: "CO",
     aAlongK: false,
     bAlongK: false,
+    uniforms: { k, chunk },
     functions: `${geometryConstants(info)}
 const GEMM_M = KH * KW * CI;
-const GEMM_K = BATCH * OH * OW;
-const CHUNK = ${chunk};
 var<private> chunkIndex: i32;
 fn setup(z: i32) { chunkIndex = z; }
 fn mCount() -> i32 { return GEMM_M; }
-fn kBegin() -> i32 { return chunkIndex * CHUNK; }
-fn kEnd() -> i32 { return min(GEMM_K, (chunkIndex + 1) * CHUNK); }
+fn kBegin() -> i32 { return chunkIndex * uniforms.chunk; }
+fn kEnd() -> i32 { return min(uniforms.k, (chunkIndex + 1) * uniforms.chunk); }
 fn aAt(m: i32, k: i32) -> f32 {
   let ci = m % CI;
   let tap = m / CI;
@@ -216,17 +134,38 @@ fn store(m: i32, n: i32, v: f32) { result[(chunkIndex * GEMM_M + m) * CO + n] = 
   const program = new GemmProgram(
     "ourConv2DDerFilter",
     ["x", "dy"],
-    used === 1 ? filterShape : [used, m * n],
+    [used, m * n],
     tiles,
     grid,
     parts,
-    `${geometryKey(info)}_${chunk}`,
+    geometryKey(info),
   );
-  const out = backend.runWebGPUProgram(program, [x, dy], "float32");
-  if (used === 1) return out;
-  const sum = backend.runWebGPUProgram(new SumPartialsProgram(filterShape, used), [out], "float32");
+  const out = backend.runWebGPUProgram(program, [x, dy], "float32", program.uniformData());
+  // One chunk: the partial product is the gradient, seen in its shape as Reshape would.
+  if (used === 1) return { dataId: out.dataId, shape: filterShape, dtype: "float32" };
+  const sum = backend.runWebGPUProgram(
+    new SumPartialsProgram(filterShape, used, linearGroup(backend)),
+    [out],
+    "float32",
+  );
   backend.disposeData(out.dataId);
   return sum;
+}
+
+/** The weight gradient's tiles on `backend` (they never depend on the batch size). */
+export function filterGradientTiles(backend: WebGPUBackend, info: Conv2DInfo): GemmTiles {
+  return gemmTiles(
+    deviceLimits(backend),
+    info.filterHeight * info.filterWidth * info.inChannels,
+    info.outChannels,
+  );
+}
+
+/** The input gradient's tiles on `backend`, whatever the batch size. */
+export function inputGradientTiles(backend: WebGPUBackend, info: Conv2DInfo): GemmTiles {
+  const phaseRows = Math.ceil(info.inHeight / info.strideHeight) *
+    Math.ceil(info.inWidth / info.strideWidth);
+  return gemmTiles(deviceLimits(backend), tileRows(phaseRows), info.inChannels);
 }
 
 /** Constants of one stride phase `(ph, pw)` of the input gradient. */
@@ -259,9 +198,8 @@ export function convInputGradient(
 ): tf.TensorInfo {
   const sh = info.strideHeight;
   const sw = info.strideWidth;
-  const rowsMax = info.batchSize * Math.ceil(info.inHeight / sh) * Math.ceil(info.inWidth / sw);
   const n = info.inChannels;
-  const tiles = gemmTiles(deviceLimits(backend), rowsMax, n);
+  const tiles = inputGradientTiles(backend, info);
   let out: tf.TensorInfo | undefined;
   for (let ph = 0; ph < sh; ph++) {
     for (let pw = 0; pw < sw; pw++) {
@@ -271,10 +209,11 @@ export function convInputGradient(
         n: "CI",
         aAlongK: true,
         bAlongK: true,
+        uniforms: { rows },
         functions: `${geometryConstants(info)}
 ${phaseConstants(info, ph, pw)}
 fn setup(z: i32) {}
-fn mCount() -> i32 { return BATCH * ROWS_H * ROWS_W; }
+fn mCount() -> i32 { return uniforms.rows; }
 fn kBegin() -> i32 { return 0; }
 fn kEnd() -> i32 { return TAPS * CO; }
 fn aAt(m: i32, k: i32) -> f32 {
@@ -308,7 +247,7 @@ fn store(m: i32, n: i32, v: f32) {
         parts,
         `${geometryKey(info)}_${ph}_${pw}`,
       );
-      out = backend.runWebGPUProgram(program, [dy, w], "float32", undefined, out);
+      out = backend.runWebGPUProgram(program, [dy, w], "float32", program.uniformData(), out);
     }
   }
   return out!;

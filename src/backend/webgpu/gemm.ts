@@ -102,6 +102,11 @@ export interface GemmParts {
   aAlongK: boolean;
   /** Whether neighbouring B elements in memory lie along k (true) or along n. */
   bAlongK: boolean;
+  /**
+   * Run-time i32 values the functions read as `uniforms.<name>` (the batch size and what
+   * follows from it), so one pipeline serves every batch size.
+   */
+  uniforms?: Record<string, number>;
 }
 
 /** A staging loop that fills a `rows × TK` block, neighbouring invocations taking `along`. */

@@ -16,11 +16,18 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
-import { convFilterGradient, convInputGradient, deviceLimits } from "./conv_backprop.ts";
-import { gemmTiles } from "./gemm.ts";
+import {
+  convFilterGradient,
+  convInputGradient,
+  filterGradientTiles,
+  inputGradientTiles,
+} from "./conv_backprop.ts";
+import { convForward, forwardRows, forwardTiles } from "./conv_forward.ts";
 import { batchNormBackward, batchNormForward } from "./batch_norm.ts";
 import { type MomentumAttrs, momentumUpdate } from "./sgd.ts";
 import {
+  BATCH_NORM_RELU_TRAINING,
+  BATCH_NORM_RELU_TRAINING_GRAD,
   BATCH_NORM_TRAINING,
   BATCH_NORM_TRAINING_GRAD,
   MOMENTUM_SGD_UPDATE,
@@ -104,6 +111,35 @@ export function webgpuFusedConfigs(): tf.KernelConfig[] {
       },
     },
     {
+      kernelName: BATCH_NORM_RELU_TRAINING,
+      backendName: "webgpu",
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const { x, scale, offset } = inputs as Record<string, tf.TensorInfo>;
+        const { varianceEpsilon } = attrs as unknown as { varianceEpsilon: number };
+        perChannel(BATCH_NORM_RELU_TRAINING, x, scale, offset);
+        return batchNormForward(backend as WebGPUBackend, x, scale, offset, varianceEpsilon, true);
+      },
+    },
+    {
+      kernelName: BATCH_NORM_RELU_TRAINING_GRAD,
+      backendName: "webgpu",
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const { dy, x, scale, mean, variance, y } = inputs as Record<string, tf.TensorInfo>;
+        const { varianceEpsilon } = attrs as unknown as { varianceEpsilon: number };
+        perChannel(BATCH_NORM_RELU_TRAINING_GRAD, x, scale, mean, variance);
+        return batchNormBackward(
+          backend as WebGPUBackend,
+          dy,
+          x,
+          scale,
+          mean,
+          variance,
+          varianceEpsilon,
+          y,
+        );
+      },
+    },
+    {
       kernelName: MOMENTUM_SGD_UPDATE,
       backendName: "webgpu",
       kernelFunc: ({ inputs, backend, attrs }) => {
@@ -131,11 +167,57 @@ export function webgpuFusedConfigs(): tf.KernelConfig[] {
   ];
 }
 
+/**
+ * The gradient of {@linkcode BATCH_NORM_RELU_TRAINING} (gradients are global to TensorFlow.js,
+ * but only ever run for a kernel that ran, so only where it is registered).
+ */
+export function webgpuGradientConfigs(): tf.GradConfig[] {
+  return [{
+    kernelName: BATCH_NORM_RELU_TRAINING,
+    inputsToSave: ["x", "scale"],
+    outputsToSave: [true, true, true],
+    gradFunc: (dys, saved, attrs) => {
+      const [x, scale, y, mean, variance] = saved;
+      // Gradients reaching the statistics are zero: they only feed the moving averages.
+      const dy = (dys as tf.Tensor[])[0];
+      // Computed here, not in the thunks, which the tape runs each in its own tidy.
+      const [dx, dScale, dOffset] = tf.engine().runKernel(
+        BATCH_NORM_RELU_TRAINING_GRAD,
+        { dy, x, scale, mean, variance, y },
+        attrs,
+      ) as tf.Tensor[];
+      return { x: () => dx, scale: () => dScale, offset: () => dOffset };
+    },
+  }];
+}
+
 /** The replaced kernels, each falling back on `stock` outside its fast path. */
 export function webgpuKernelConfigs(stock: StockKernel): tf.KernelConfig[] {
+  const stockForward = stock(tf.Conv2D);
   const stockFilter = stock(tf.Conv2DBackpropFilter);
   const stockInput = stock(tf.Conv2DBackpropInput);
   return [
+    {
+      kernelName: tf.Conv2D,
+      backendName: "webgpu",
+      kernelFunc: (args) => {
+        const { x, filter } = args.inputs as Record<"x" | "filter", tf.TensorInfo>;
+        const a = args.attrs as unknown as tf.Conv2DAttrs;
+        const backend = args.backend as WebGPUBackend;
+        const dilations = typeof a.dilations === "number" ? [a.dilations] : a.dilations ?? [1];
+        const info = convInfo(
+          x.shape as [number, number, number, number],
+          filter.shape as [number, number, number, number],
+          a,
+        );
+        if (!info || !float32(x, filter) || dilations.some((d) => d !== 1)) {
+          return stockForward(args);
+        }
+        const tiles = forwardTiles(backend, info);
+        if (!fits(backend, Math.ceil(forwardRows(info) / tiles.tm))) return stockForward(args);
+        return convForward(backend, info, x, filter);
+      },
+    },
     {
       kernelName: tf.Conv2DBackpropFilter,
       backendName: "webgpu",
@@ -150,7 +232,7 @@ export function webgpuKernelConfigs(stock: StockKernel): tf.KernelConfig[] {
         );
         if (!info || !float32(x, dy)) return stockFilter(args);
         const rows = info.filterHeight * info.filterWidth * info.inChannels;
-        const tiles = gemmTiles(deviceLimits(backend), rows, info.outChannels);
+        const tiles = filterGradientTiles(backend, info);
         if (!fits(backend, Math.ceil(rows / tiles.tm))) return stockFilter(args);
         return convFilterGradient(backend, info, x, dy);
       },
@@ -170,7 +252,7 @@ export function webgpuKernelConfigs(stock: StockKernel): tf.KernelConfig[] {
         if (!info || !float32(dy, filter)) return stockInput(args);
         const rows = info.batchSize * Math.ceil(info.inHeight / info.strideHeight) *
           Math.ceil(info.inWidth / info.strideWidth);
-        const tiles = gemmTiles(deviceLimits(backend), rows, info.inChannels);
+        const tiles = inputGradientTiles(backend, info);
         if (!fits(backend, Math.ceil(rows / tiles.tm))) return stockInput(args);
         return convInputGradient(backend, info, dy, filter);
       },

@@ -1,7 +1,10 @@
 /**
- * The momentum-SGD update with coupled weight decay on the `webgpu` backend: the new velocity
- * and the new weights, each by one element-wise kernel over the same three inputs (the op
- * sequence takes six), rounding every intermediate to float32 as that sequence does.
+ * The momentum-SGD update with coupled weight decay on the `webgpu` backend, one kernel per
+ * parameter: it reads weights, velocity and gradient and writes the new velocity and the new
+ * weights in place (the op sequence takes six kernels and two new buffers), rounding every
+ * intermediate to float32 as that sequence does. Where another tensor shares the weights' or
+ * the velocity's buffer, writing in place would change it too, so the update then writes two
+ * new tensors instead (one dispatch still).
  *
  * @example
  * ```ts
@@ -17,9 +20,8 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs-core";
-import type { WebGPUBackend, WebGPUProgram } from "@tensorflow/tfjs-backend-webgpu";
-
-const GROUP = 64;
+import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
+import { dispatchRaw, ownsBuffer } from "./raw_dispatch.ts";
 
 /** Hyper-parameters of one update. */
 export interface MomentumAttrs {
@@ -31,43 +33,10 @@ export interface MomentumAttrs {
   weightDecay: number;
 }
 
-class MomentumProgram implements WebGPUProgram {
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  variableNames = ["w", "vel", "g"];
-  workgroupSize: [number, number, number] = [GROUP, 1, 1];
-  size = true;
-  uniforms = "lr : f32, momentum : f32, decay : f32,";
-  readonly #weights: boolean;
-  readonly #decay: boolean;
-
-  constructor(shape: number[], weights: boolean, decay: boolean) {
-    this.outputShape = shape;
-    this.#weights = weights;
-    this.#decay = decay;
-    const count = shape.reduce((a, b) => a * b, 1);
-    this.dispatchLayout = { x: shape.map((_, i) => i) };
-    this.dispatch = [Math.ceil(count / GROUP), 1, 1];
-    this.shaderKey = `ourMomentumSGD_${weights}_${decay}`;
-  }
-
-  getUserCode(): string {
-    const g = this.#decay ? "g[index] + w[index] * uniforms.decay" : "g[index]";
-    return `
-fn main(index: i32) {
-  // Every binding must be used for the pipeline's layout, w too where only the velocity is made.
-  _ = w[0];
-  if (index < uniforms.size) {
-    let v = vel[index] * uniforms.momentum + (${g});
-    setOutputAtIndex(index, ${this.#weights ? "w[index] - v * uniforms.lr" : "v"});
-  }
-}`;
-  }
-}
-
-/** `[newWeights, newVelocity]` of one momentum-SGD step. */
+/**
+ * `[newWeights, newVelocity]` of one momentum-SGD step: the input tensors themselves, updated
+ * in place (and referenced once more, as a kernel output must be), where they own their buffers.
+ */
 export function momentumUpdate(
   backend: WebGPUBackend,
   w: tf.TensorInfo,
@@ -75,16 +44,53 @@ export function momentumUpdate(
   gradient: tf.TensorInfo,
   a: MomentumAttrs,
 ): tf.TensorInfo[] {
-  const decay = a.weightDecay !== 0;
-  // One entry per scalar: a three-element entry would be laid out as a vec3.
-  const uniforms = [a.lr, a.momentum, a.weightDecay].map((x) => ({ type: "float32", data: [x] }));
-  const shape = [...w.shape];
-  return [true, false].map((weights) =>
-    backend.runWebGPUProgram(
-      new MomentumProgram(shape, weights, decay),
-      [w, velocity, gradient],
-      "float32",
-      uniforms,
-    )
-  );
+  const n = w.shape.reduce((x, y) => x * y, 1);
+  const g = a.weightDecay === 0 ? "g[index]" : "g[index] + w[index] * params.decay";
+  const params = { lr: a.lr, momentum: a.momentum, decay: a.weightDecay };
+  // The size is a run-time value: one pipeline serves every parameter.
+  const key = `ourMomentumSGD_${a.weightDecay === 0}`;
+  if (ownsBuffer(backend, w) && ownsBuffer(backend, velocity)) {
+    dispatchRaw(backend, {
+      name: "ourMomentumSGD",
+      key: `${key}_inplace`,
+      bindings: [
+        { name: "w", tensor: w, write: true },
+        { name: "vel", tensor: velocity, write: true },
+        { name: "g", tensor: gradient },
+      ],
+      params,
+      ints: { n },
+      count: n,
+      body: `
+  if (index < params.n) {
+    let v = vel[index] * params.momentum + (${g});
+    vel[index] = v;
+    w[index] = w[index] - v * params.lr;
+  }`,
+    });
+    backend.incRef(w.dataId);
+    backend.incRef(velocity.dataId);
+    return [w, velocity];
+  }
+  const [wNew, vNew] = dispatchRaw(backend, {
+    name: "ourMomentumSGD",
+    key,
+    bindings: [
+      { name: "w", tensor: w },
+      { name: "vel", tensor: velocity },
+      { name: "g", tensor: gradient },
+      { name: "wNew", shape: [...w.shape] },
+      { name: "vNew", shape: [...w.shape] },
+    ],
+    params,
+    ints: { n },
+    count: n,
+    body: `
+  if (index < params.n) {
+    let v = vel[index] * params.momentum + (${g});
+    vNew[index] = v;
+    wNew[index] = w[index] - v * params.lr;
+  }`,
+  });
+  return [wNew, vNew];
 }
