@@ -52,7 +52,7 @@ const FLAGS: FlagSpec[] = [
     default: "cpu,webgpu,native",
     help: "Backends --compare runs, comma-separated, the first being the baseline; " +
       "`pytorch` adds the PyTorch reference on the CPU (python3 with torch, one thread per core); " +
-      "`webgpu:stock` and `webgpu:ours` pick the WebGPU kernel set",
+      "`webgpu:stock` and `webgpu:ours` pick the WebGPU kernel set, `native:bf16` the native backend in bf16",
   },
   {
     name: "ranks",
@@ -243,26 +243,34 @@ function table(rows: string[][]): string {
     .join("\n");
 }
 
-/** The same command line for one backend, without the comparison flags. */
+/**
+ * The same command line for one backend, without the comparison flags. After the colon,
+ * `webgpu:<set>` names the kernel set and `native:<precision>` the precision.
+ */
 function childArgs(v: FlagValues, spec: string): string[] {
-  const [backend, kernels] = spec.split(":");
+  const [backend, option] = spec.split(":");
+  const optionFlag = backend === "native" ? "precision" : "webgpu-kernels";
   const out = ["bench"];
   for (const s of FLAGS) {
     const x = v[s.name];
     if (["compare", "backends", "backend"].includes(s.name) || x === undefined) continue;
-    if (s.name === "webgpu-kernels" && kernels !== undefined) continue;
+    if (s.name === optionFlag && option !== undefined) continue;
     out.push(`--${s.name}`, String(x));
   }
-  if (kernels !== undefined) out.push("--webgpu-kernels", kernels);
+  if (option !== undefined) out.push(`--${optionFlag}`, option);
   return [...out, "--backend", backend];
 }
 
-/** Whether `spec` is a backend `--backends` accepts: a backend, `pytorch` or `webgpu:<set>`. */
+/**
+ * Whether `spec` is a backend `--backends` accepts: a backend, `pytorch`, `webgpu:<set>` or
+ * `native:<precision>`.
+ */
 function validSpec(spec: string): boolean {
-  const [b, kernels, more] = spec.split(":");
+  const [b, option, more] = spec.split(":");
   if (more !== undefined || b === "auto") return false;
-  if (kernels !== undefined) {
-    return b === "webgpu" && (WEBGPU_KERNEL_CHOICES as readonly string[]).includes(kernels);
+  if (option !== undefined) {
+    if (b === "native") return option === "f32" || option === "bf16";
+    return b === "webgpu" && (WEBGPU_KERNEL_CHOICES as readonly string[]).includes(option);
   }
   return (BACKEND_CHOICES as readonly string[]).includes(b) || b === "pytorch";
 }
@@ -272,7 +280,7 @@ async function compare(v: FlagValues): Promise<number> {
   for (const b of backends) {
     if (!validSpec(b)) {
       throw new UsageError(
-        `--backends: "${b}" is not one of cpu, webgpu, webgpu:stock, webgpu:ours, native, pytorch`,
+        `--backends: "${b}" is not one of cpu, webgpu, webgpu:stock, webgpu:ours, native, native:f32, native:bf16, pytorch`,
       );
     }
   }

@@ -8,6 +8,7 @@ import { BACKEND_CHOICES, type BackendChoice, selectBackend } from "../src/backe
 import type { BackendReport } from "../src/backend/select.ts";
 import { WEBGPU_KERNEL_CHOICES, type WebGPUKernels } from "../src/backend/webgpu_kernels.ts";
 import { type Precision, PRECISION_CHOICES, precisionProblem } from "../src/backend/precision.ts";
+import { setNativePrecision } from "../src/backend/native.ts";
 import { type ResNetDepth, resnetFCN } from "../src/nn/resnet_fcn.ts";
 import type { Network } from "../src/nn/network.ts";
 import { type FlagSpec, type FlagValues, UsageError } from "./flags.ts";
@@ -39,7 +40,8 @@ export const PRECISION_FLAG: FlagSpec = {
   type: "string",
   choices: PRECISION_CHOICES,
   default: "f32",
-  help: "Kernel arithmetic: f32, or f16 (webgpu with shader-f16 only)",
+  help:
+    "Kernel arithmetic: f32, bf16 (native on a CPU with AVX-512 BF16 or AMX) or f16 (webgpu with shader-f16)",
 };
 
 /** `--model`, `--width`, `--classes`, `--blocks`. */
@@ -114,8 +116,22 @@ export async function startBackend(v: FlagValues): Promise<BackendReport> {
   const report = await selectBackend(String(v.backend ?? "auto") as BackendChoice, {
     webgpuKernels: (v["webgpu-kernels"] ?? "ours") as WebGPUKernels,
   });
-  const problem = precisionProblem((v.precision ?? "f32") as Precision, report);
+  const precision = (v.precision ?? "f32") as Precision;
+  const problem = precisionProblem(precision, report);
   if (problem !== null) throw new UsageError(problem);
+  if (precision === "bf16") {
+    try {
+      setNativePrecision("bf16");
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
   console.error(report.summary);
+  if (precision === "bf16") {
+    console.error(
+      "precision bf16: convolutions take bfloat16 inputs, accumulate in f32; " +
+        "weights, optimiser, BatchNorm and loss stay f32",
+    );
+  }
   return report;
 }

@@ -12,7 +12,7 @@ import { DataLoader } from "../src/train/loader.ts";
 import { Model } from "../src/train/model.ts";
 import { resolveLoss } from "../src/train/losses.ts";
 import { METRICS } from "../src/train/metrics.ts";
-import { BACKEND_FLAG, startBackend } from "./common.ts";
+import { BACKEND_FLAG, PRECISION_FLAG, startBackend } from "./common.ts";
 
 import { checkDataRequest, DATASET_NAMES, loadData } from "./data.ts";
 import { Flags, type FlagSpec, parseFlags, UsageError } from "./flags.ts";
@@ -35,6 +35,7 @@ const FLAGS: FlagSpec[] = [
   { name: "batch-size", type: "integer", min: 1, default: 256, help: "Images per forward pass" },
   { name: "limit-eval", type: "integer", min: 1, help: "Use only N test examples (spread evenly)" },
   BACKEND_FLAG,
+  PRECISION_FLAG,
 ];
 
 /** Loss, accuracies and per-class counts from logits `(N, C)` and labels `(N)`. */

@@ -23,7 +23,7 @@ import { adoptingKernel, NativeBackend } from "./native/backend.ts";
 import { openDnnl } from "./native/dnnl.ts";
 import { BufferPool } from "./native/pool.ts";
 import { nativeGradientConfigs, nativeKernelConfigs } from "./native/kernels.ts";
-import { ConvRunner, type ConvPrecision } from "./native/conv.ts";
+import { type ConvPrecision, ConvRunner } from "./native/conv.ts";
 
 export type { ConvPrecision };
 
@@ -39,7 +39,7 @@ let registered: NativeBackendResult | null = null;
 let convolutions: ConvRunner | null = null;
 
 /**
- * Sets what the native backend's convolutions compute in: `fp32` (the default), or `bf16`,
+ * Sets what the native backend's convolutions compute in: `f32` (the default), or `bf16`,
  * mixed precision: each convolution and both its gradients take bfloat16 inputs and accumulate
  * and return float32, while weights, optimiser state, BatchNorm and the loss stay float32. Throws
  * a clear error where the backend is not registered or the CPU has no bfloat16 instructions.
@@ -47,7 +47,7 @@ let convolutions: ConvRunner | null = null;
  * @example
  * ```ts
  * import { registerNativeBackend, setNativePrecision } from "./native.ts";
- * if ((await registerNativeBackend()).ok) setNativePrecision("fp32");
+ * if ((await registerNativeBackend()).ok) setNativePrecision("f32");
  * ```
  */
 export function setNativePrecision(precision: ConvPrecision): void {

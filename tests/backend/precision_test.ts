@@ -1,5 +1,5 @@
 /**
- * `--precision`: f32 runs anywhere; f16 is refused with one line off webgpu and on adapters
+ * `--precision`: f32 runs anywhere; bf16 only on native; f16 is refused with one line off webgpu and on adapters
  * without `shader-f16` (llvmpipe has none), and, while its kernels are not built, everywhere —
  * on the command line with exit code 2 before any work.
  */
@@ -24,6 +24,16 @@ function adapter(features: string[]): AdapterReport {
 Deno.test("f32 is always possible", () => {
   assert.equal(precisionProblem("f32", { backend: "cpu" }), null);
   assert.equal(precisionProblem("f32", { backend: "webgpu", adapter: adapter([]) }), null);
+});
+
+Deno.test("bf16 is refused off native (the CPU is checked when native sets it)", () => {
+  assert.equal(precisionProblem("bf16", { backend: "native" }), null);
+  for (const backend of ["cpu", "webgpu"] as const) {
+    assert.match(
+      precisionProblem("bf16", { backend, adapter: adapter([]) })!,
+      new RegExp(`--precision bf16 runs only on --backend native \\(this run is on ${backend}\\)`),
+    );
+  }
 });
 
 Deno.test("f16 is refused off webgpu, without shader-f16, and while its kernels are missing", () => {
@@ -56,3 +66,14 @@ Deno.test({
 });
 if (gpu === null) console.log("precision CLI test skipped: no WebGPU adapter");
 if (hasF16) console.log("precision CLI test skipped: this adapter has shader-f16");
+
+Deno.test("train --precision bf16 on the cpu backend stops with one line, exit 2", async () => {
+  const dir = await Deno.makeTempDir();
+  const r = await runCli(["train", "--backend", "cpu", "--precision", "bf16"], dir);
+  assert.equal(r.code, 2, show(r));
+  const errors = r.stderr.trim().split("\n").filter((l) => l.startsWith("error:"));
+  assert.equal(errors.length, 1, show(r));
+  assert.match(errors[0], /--precision bf16 runs only on --backend native/);
+  assert.deepEqual([...Deno.readDirSync(dir)], [], "no output written");
+  await Deno.remove(dir, { recursive: true });
+});

@@ -4,11 +4,13 @@
  * to or from HWIO when that differs, since kernels are small and activations are not. Strided
  * 1×1 convolutions run as unit-stride ones over gathered pixels (see `unit_stride.ts`).
  *
- * In `bf16` precision ({@linkcode ConvRunner.precision}) every pass computes in bfloat16 with
- * float32 accumulation on CPUs whose oneDNN has bf16 kernels (AVX-512 BF16, AMX): its two
- * inputs are rounded to bfloat16 (8 significant bits) just before the call, its result is float32,
- * and the kernels and the activations in TensorFlow.js stay float32 throughout. An output
- * gradient feeds both gradient passes, so its bfloat16 copy is made once for the two.
+ * In `bf16` precision ({@linkcode ConvRunner.precision}) the forward pass and the input gradient
+ * compute in bfloat16 with float32 accumulation on CPUs whose oneDNN has bf16 kernels (AVX-512
+ * BF16, AMX): their two inputs are rounded to bfloat16 (8 significant bits) just before the call,
+ * their result is float32, and the kernels and activations in TensorFlow.js stay float32. The
+ * weight gradient stays float32: oneDNN 2.6's bfloat16 weight-gradient kernels for channels-last
+ * data were slower than its float32 ones on ResNet50-FCN (511 against 367 ms a step on an AVX-512
+ * BF16 CPU without AMX), and float32 there costs no accuracy.
  *
  * The weight-gradient implementation is chosen per shape by timing (see
  * {@linkcode ConvRunner.backwardWeights}); `DENO_TRAINER_WEIGHT_GRAD_IMPL` overrides the timing
@@ -56,7 +58,7 @@ interface ConvEntry {
 }
 
 /** What the convolutions compute in: float32, or bfloat16 with float32 accumulation. */
-export type ConvPrecision = "fp32" | "bf16";
+export type ConvPrecision = "f32" | "bf16";
 
 /** Timed runs per implementation when choosing a weight-gradient implementation. */
 const TUNING_RUNS = 3;
@@ -109,9 +111,7 @@ export class ConvRunner {
   readonly #cache = new Map<string, ConvEntry>();
   readonly #choices = new Map<string, string>();
   readonly #toBf16 = new Map<number, Primitive>();
-  #precision: ConvPrecision = "fp32";
-  /** The bfloat16 copy of the last output gradient, by its tensor's identity. */
-  #lastGradient: { key: object; bf16: Float32Array } | null = null;
+  #precision: ConvPrecision = "f32";
 
   /** @param buffers Where temporaries (gathered pixels of strided 1×1 convolutions) come from. */
   constructor(dnnl: Dnnl, buffers: BufferPool) {
@@ -125,7 +125,7 @@ export class ConvRunner {
   }
 
   /**
-   * What the convolutions compute in (default `fp32`). Setting `bf16` throws where this CPU's
+   * What the convolutions compute in (default `f32`). Setting `bf16` throws where this CPU's
    * oneDNN has no bfloat16 convolution but its reference loop.
    */
   get precision(): ConvPrecision {
@@ -150,31 +150,22 @@ export class ConvRunner {
       });
     }
     const e = this.#entry("forward", g, () => this.#build("forward", g));
-    if (this.#precision === "fp32") return runReadingKernel(e, x, w, out);
+    if (this.#precision === "f32") return runReadingKernel(e, x, w, out);
     this.#withBf16(x, (xb) => runReadingKernel(e, xb, w, out));
   }
 
-  /**
-   * dx = conv_backward_data(dy, w). `dyKey` (the gradient tensor's identity) lets the weight
-   * gradient that follows reuse this call's bfloat16 copy of `dy`.
-   */
-  backwardData(
-    g: ConvGeometry,
-    dy: Float32Array,
-    w: Float32Array,
-    out: Float32Array,
-    dyKey?: object,
-  ): void {
+  /** dx = conv_backward_data(dy, w). */
+  backwardData(g: ConvGeometry, dy: Float32Array, w: Float32Array, out: Float32Array): void {
     const u = unitStride(g);
     if (u) {
       return this.#withScratch(u.length, (dense) => {
-        this.backwardData(u.geometry, dy, w, dense, dyKey);
+        this.backwardData(u.geometry, dy, w, dense);
         u.scatter(dense, out);
       });
     }
     const e = this.#entry("backwardData", g, () => this.#build("backwardData", g));
-    if (this.#precision === "fp32") return runReadingKernel(e, dy, w, out);
-    this.#withGradientBf16(dy, dyKey, (dyb) => runReadingKernel(e, dyb, w, out));
+    if (this.#precision === "f32") return runReadingKernel(e, dy, w, out);
+    this.#withBf16(dy, (dyb) => runReadingKernel(e, dyb, w, out));
   }
 
   /**
@@ -183,31 +174,14 @@ export class ConvRunner {
    * which one wins depends on the shape and the machine, so the first call for a geometry
    * times every implementation on its real inputs and keeps the fastest.
    */
-  backwardWeights(
-    g: ConvGeometry,
-    x: Float32Array,
-    dy: Float32Array,
-    out: Float32Array,
-    dyKey?: object,
-  ): void {
+  backwardWeights(g: ConvGeometry, x: Float32Array, dy: Float32Array, out: Float32Array): void {
     const u = unitStride(g);
     if (u) {
       return this.#withScratch(u.length, (dense) => {
         u.gather(x, dense);
-        this.backwardWeights(u.geometry, dense, dy, out, dyKey);
+        this.backwardWeights(u.geometry, dense, dy, out);
       });
     }
-    if (this.#precision === "bf16") {
-      return this.#withGradientBf16(
-        dy,
-        dyKey,
-        (dyb) => this.#withBf16(x, (xb) => this.#backwardWeights(g, xb, dyb, out)),
-      );
-    }
-    this.#backwardWeights(g, x, dy, out);
-  }
-
-  #backwardWeights(g: ConvGeometry, x: Float32Array, dy: Float32Array, out: Float32Array): void {
     const e = this.#entry("backwardWeights", g, () => {
       const candidates = this.#weightCandidates(g);
       const preferences = Deno.env.get(WEIGHT_GRAD_IMPL_ENV)?.split(",").map((p) => p.trim())
@@ -215,7 +189,7 @@ export class ConvRunner {
       const chosen = preferences
         ? preferredImpl(candidates, preferences) ?? candidates[0]
         : this.#fastest(candidates, x, dy, out);
-      this.#choices.set(this.#key(g), chosen.main.impl);
+      this.#choices.set(geometryKey(g), chosen.main.impl);
       return chosen;
     });
     runWeights(e, x, dy, out);
@@ -224,7 +198,7 @@ export class ConvRunner {
   /** The key of `g` in the caches: its geometry, and the precision where not float32. */
   #key(g: ConvGeometry): string {
     const key = geometryKey(g);
-    return this.#precision === "fp32" ? key : `${key}:${this.#precision}`;
+    return this.#precision === "f32" ? key : `${key}:${this.#precision}`;
   }
 
   /** Runs `f` on a bfloat16 copy of `values` (in a pool buffer, given back afterwards). */
@@ -233,27 +207,6 @@ export class ConvRunner {
       this.#convertBf16(values, bf16);
       f(bf16);
     });
-  }
-
-  /**
-   * Runs `f` on the bfloat16 copy of an output gradient: the one the previous call made when
-   * `key` names the same tensor (a disposed tensor's identity never returns), else a new one,
-   * kept for the next call when there is a key.
-   */
-  #withGradientBf16(
-    dy: Float32Array,
-    key: object | undefined,
-    f: (bf16: Float32Array) => void,
-  ): void {
-    const last = this.#lastGradient;
-    if (last && key !== undefined && last.key === key) return f(last.bf16);
-    if (last) this.#buffers.release(last.bf16);
-    this.#lastGradient = null;
-    if (key === undefined) return this.#withBf16(dy, f);
-    const bf16 = this.#buffers.take(Math.ceil(dy.length / 2));
-    this.#convertBf16(dy, bf16);
-    this.#lastGradient = { key, bf16 };
-    f(bf16);
   }
 
   #convertBf16(values: Float32Array, bf16: Float32Array): void {
@@ -336,7 +289,8 @@ export class ConvRunner {
     g: ConvGeometry,
     build: () => ConvEntry,
   ): ConvEntry {
-    const key = `${pass}:${this.#key(g)}`;
+    // The weight gradient is float32 in either precision (see the module documentation).
+    const key = `${pass}:${pass === "backwardWeights" ? geometryKey(g) : this.#key(g)}`;
     let e = this.#cache.get(key);
     if (!e) {
       e = build();
@@ -433,7 +387,7 @@ export class ConvRunner {
     const d = this.#dnnl;
     const { src, dst, wPlain, wAny, strides, padL, padR, what, fwdPd } = this.#descs(
       g,
-      this.#precision,
+      "f32",
       "backwardWeights",
     );
     const desc = d.opDesc(what, (desc) =>

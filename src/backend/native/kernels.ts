@@ -165,7 +165,7 @@ export function nativeKernelConfigs(
     if (!g) return null;
     const cpu = backend as MathBackendCPU;
     const [info, out] = output(cpu, [...a.inputShape]);
-    conv.backwardData(g, values(cpu, dy), values(cpu, filter), out, dy.dataId);
+    conv.backwardData(g, values(cpu, dy), values(cpu, filter), out);
     return info;
   });
 
@@ -177,7 +177,7 @@ export function nativeKernelConfigs(
     if (!g) return null;
     const cpu = backend as MathBackendCPU;
     const [info, out] = output(cpu, [...a.filterShape]);
-    conv.backwardWeights(g, values(cpu, x), values(cpu, dy), out, dy.dataId);
+    conv.backwardWeights(g, values(cpu, x), values(cpu, dy), out);
     return info;
   });
 
