@@ -16,6 +16,8 @@ import { MomentumSGD } from "../../src/train/optimizer.ts";
 import { softmaxCrossEntropy } from "../../src/train/losses.ts";
 import { variableGradsFreeing } from "../../src/train/backprop.ts";
 import "../../src/train/gradients.ts";
+import { eachTerm, geometry } from "./conv_reference.ts";
+import { random } from "./values.ts";
 
 const dnnl = openDnnl();
 let skip: string | null = dnnl.ok ? null : dnnl.reason;
@@ -48,26 +50,7 @@ function bf16(v: Float32Array): Float32Array {
 /** A plain-loop convolution (NHWC, HWIO) in double precision. */
 function convLoop(g: ConvGeometry, x: Float32Array, w: Float32Array): Float64Array {
   const y = new Float64Array(g.batch * g.outHeight * g.outWidth * g.outChannels);
-  for (let n = 0; n < g.batch; n++) {
-    for (let oh = 0; oh < g.outHeight; oh++) {
-      for (let ow = 0; ow < g.outWidth; ow++) {
-        for (let kh = 0; kh < g.filterHeight; kh++) {
-          const ih = oh * g.strideHeight - g.padTop + kh;
-          if (ih < 0 || ih >= g.inHeight) continue;
-          for (let kw = 0; kw < g.filterWidth; kw++) {
-            const iw = ow * g.strideWidth - g.padLeft + kw;
-            if (iw < 0 || iw >= g.inWidth) continue;
-            for (let ci = 0; ci < g.inChannels; ci++) {
-              const xv = x[((n * g.inHeight + ih) * g.inWidth + iw) * g.inChannels + ci];
-              const wBase = ((kh * g.filterWidth + kw) * g.inChannels + ci) * g.outChannels;
-              const yBase = ((n * g.outHeight + oh) * g.outWidth + ow) * g.outChannels;
-              for (let co = 0; co < g.outChannels; co++) y[yBase + co] += xv * w[wBase + co];
-            }
-          }
-        }
-      }
-    }
-  }
+  eachTerm(g, (xi, yi, wi) => y[yi] += x[xi] * w[wi]);
   return y;
 }
 
@@ -80,37 +63,13 @@ function maxRelative(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return err / ref;
 }
 
-function random(n: number, seed: number): Float32Array {
-  let s = seed;
-  return Float32Array.from({ length: n }, () => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return s / 1073741824 - 1;
-  });
-}
-
 Deno.test({
   name: "bf16 convolution equals a plain loop over bfloat16-rounded inputs",
   ignore: skip !== null,
   fn() {
     if (!dnnl.ok) return;
     // Odd sizes: 3 images, 9×9, 5 → 24 channels, 3×3 stride 2 pad 1.
-    const g: ConvGeometry = {
-      batch: 3,
-      inHeight: 9,
-      inWidth: 9,
-      inChannels: 5,
-      outHeight: 5,
-      outWidth: 5,
-      outChannels: 24,
-      filterHeight: 3,
-      filterWidth: 3,
-      strideHeight: 2,
-      strideWidth: 2,
-      padTop: 1,
-      padBottom: 1,
-      padLeft: 1,
-      padRight: 1,
-    };
+    const g = geometry([3, 9, 5, 24], 3, 2, 1);
     const x = random(3 * 9 * 9 * 5, 1);
     const w = random(3 * 3 * 5 * 24, 2);
     const conv = new ConvRunner(dnnl.lib, new BufferPool());

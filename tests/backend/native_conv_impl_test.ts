@@ -17,63 +17,13 @@ import {
 } from "../../src/backend/native/conv.ts";
 import { BufferPool } from "../../src/backend/native/pool.ts";
 import { unitStride } from "../../src/backend/native/unit_stride.ts";
+import { eachTerm, geometry } from "./conv_reference.ts";
 
 const dnnl = openDnnl();
 if (!dnnl.ok) console.log(`native convolution tests skipped: ${dnnl.reason}`);
 
 /** Families oneDNN 2.6 offers for float32 weight gradients on x86-64. */
 const FAMILIES = ["jit_1x1", "jit", "gemm", "brgconv_bwd_w", "brg"];
-
-function geometry(
-  [batch, side, inChannels, outChannels]: number[],
-  k: number,
-  stride: number,
-  pad: number,
-): ConvGeometry {
-  const out = Math.floor((side + 2 * pad - k) / stride) + 1;
-  return {
-    batch,
-    inHeight: side,
-    inWidth: side,
-    inChannels,
-    outHeight: out,
-    outWidth: out,
-    outChannels,
-    filterHeight: k,
-    filterWidth: k,
-    strideHeight: stride,
-    strideWidth: stride,
-    padTop: pad,
-    padBottom: pad,
-    padLeft: pad,
-    padRight: pad,
-  };
-}
-
-/** Calls `f(xIndex, yIndex, wIndex)` for every product term of the convolution `g`. */
-function eachTerm(g: ConvGeometry, f: (xi: number, yi: number, wi: number) => void): void {
-  for (let n = 0; n < g.batch; n++) {
-    for (let oh = 0; oh < g.outHeight; oh++) {
-      for (let ow = 0; ow < g.outWidth; ow++) {
-        for (let kh = 0; kh < g.filterHeight; kh++) {
-          const ih = oh * g.strideHeight - g.padTop + kh;
-          if (ih < 0 || ih >= g.inHeight) continue;
-          for (let kw = 0; kw < g.filterWidth; kw++) {
-            const iw = ow * g.strideWidth - g.padLeft + kw;
-            if (iw < 0 || iw >= g.inWidth) continue;
-            for (let c = 0; c < g.inChannels; c++) {
-              const xi = ((n * g.inHeight + ih) * g.inWidth + iw) * g.inChannels + c;
-              for (let o = 0; o < g.outChannels; o++) {
-                const yi = ((n * g.outHeight + oh) * g.outWidth + ow) * g.outChannels + o;
-                f(xi, yi, ((kh * g.filterWidth + kw) * g.inChannels + c) * g.outChannels + o);
-              }
-            }
-          }
-        }
-      }
-    }
-  }
-}
 
 function values(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed));
