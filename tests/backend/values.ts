@@ -1,5 +1,6 @@
 /**
- * Test inputs for the backend kernel tests: the same deterministic values on every backend.
+ * Test inputs for the backend kernel tests, the same deterministic values on every backend, and
+ * the measure their outputs are compared by.
  *
  * @module
  */
@@ -13,4 +14,18 @@ export function random(n: number, seed: number): Float32Array {
     out[i] = s / 2 ** 31 - 1;
   }
   return out;
+}
+
+/** The largest difference between `have` and `want`, relative to `want`'s largest magnitude. */
+export function relative(want: ArrayLike<number>, have: ArrayLike<number>): number {
+  if (have.length !== want.length) {
+    throw new Error(`relative: ${have.length} values against ${want.length}`);
+  }
+  let scale = 0;
+  let diff = 0;
+  for (let i = 0; i < want.length; i++) {
+    scale = Math.max(scale, Math.abs(want[i]));
+    diff = Math.max(diff, Math.abs(want[i] - have[i]));
+  }
+  return diff / Math.max(scale, 1e-30);
 }

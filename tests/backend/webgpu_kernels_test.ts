@@ -18,7 +18,7 @@ import { resnetFCN } from "../../src/nn/resnet_fcn.ts";
 import { MomentumSGD } from "../../src/train/optimizer.ts";
 import { softmaxCrossEntropy } from "../../src/train/losses.ts";
 import "../../src/train/gradients.ts";
-import { random } from "./values.ts";
+import { random, relative } from "./values.ts";
 import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { dispatchRaw } from "../../src/backend/webgpu/raw_dispatch.ts";
 
@@ -34,17 +34,6 @@ async function on(backend: string, f: () => tf.Tensor[]): Promise<Float32Array[]
   const values = await Promise.all(outs.map(async (t) => Float32Array.from(await t.data())));
   tf.dispose(outs);
   return values;
-}
-
-function relative(want: Float32Array, have: Float32Array): number {
-  assert.equal(have.length, want.length);
-  let scale = 0;
-  let diff = 0;
-  for (let i = 0; i < want.length; i++) {
-    scale = Math.max(scale, Math.abs(want[i]));
-    diff = Math.max(diff, Math.abs(want[i] - have[i]));
-  }
-  return diff / Math.max(scale, 1e-30);
 }
 
 /** Asserts that `f` gives the same outputs on webgpu (our kernels) as on cpu. */

@@ -15,6 +15,7 @@ import { Callback, type Logs } from "../../src/train/callback.ts";
 import { Model } from "../../src/train/model.ts";
 import { MomentumSGD } from "../../src/train/optimizer.ts";
 import { syntheticDataset } from "../../src/data/synthetic.ts";
+import { relative } from "../backend/values.ts";
 
 tf.env().set("IS_NODE", false);
 const adapter = await findAdapter();
@@ -65,16 +66,6 @@ async function run(backend: string, stopAt: number | null) {
   const step = model.globalStep;
   model.dispose();
   return { recorder, params, step };
-}
-
-function relative(want: Float32Array, have: Float32Array): number {
-  let scale = 0;
-  let diff = 0;
-  for (let i = 0; i < want.length; i++) {
-    scale = Math.max(scale, Math.abs(want[i]));
-    diff = Math.max(diff, Math.abs(want[i] - have[i]));
-  }
-  return diff / Math.max(scale, 1e-30);
 }
 
 for (const stopAt of [null, 2]) {

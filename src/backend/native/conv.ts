@@ -195,10 +195,9 @@ export class ConvRunner {
     runWeights(e, x, dy, out);
   }
 
-  /** The key of `g` in the caches: its geometry, and the precision where not float32. */
-  #key(g: ConvGeometry): string {
-    const key = geometryKey(g);
-    return this.#precision === "f32" ? key : `${key}:${this.#precision}`;
+  /** The precision `pass` runs in: the weight gradient is float32 in either (see above). */
+  #precisionOf(pass: "forward" | "backwardData" | "backwardWeights"): ConvPrecision {
+    return pass === "backwardWeights" ? "f32" : this.#precision;
   }
 
   /** Runs `f` on a bfloat16 copy of `values` (in a pool buffer, given back afterwards). */
@@ -244,7 +243,7 @@ export class ConvRunner {
       padLeft: 1,
       padRight: 1,
     };
-    const { fwdPd } = this.#descs(g, "bf16");
+    const { fwdPd } = this.#descs(g, "bf16", "forward");
     try {
       return this.#dnnl.implName(fwdPd);
     } finally {
@@ -289,8 +288,7 @@ export class ConvRunner {
     g: ConvGeometry,
     build: () => ConvEntry,
   ): ConvEntry {
-    // The weight gradient is float32 in either precision (see the module documentation).
-    const key = `${pass}:${pass === "backwardWeights" ? geometryKey(g) : this.#key(g)}`;
+    const key = `${pass}:${this.#precisionOf(pass)}:${geometryKey(g)}`;
     let e = this.#cache.get(key);
     if (!e) {
       e = build();
@@ -306,8 +304,8 @@ export class ConvRunner {
    */
   #descs(
     g: ConvGeometry,
-    precision: ConvPrecision = this.#precision,
-    pass: "forward" | "backwardData" | "backwardWeights" = "forward",
+    precision: ConvPrecision,
+    pass: "forward" | "backwardData" | "backwardWeights",
   ) {
     const d = this.#dnnl;
     const bf16 = precision === "bf16";
@@ -348,7 +346,7 @@ export class ConvRunner {
     const d = this.#dnnl;
     const { src, dst, wPlain, wAny, strides, padL, padR, what, fwdPd } = this.#descs(
       g,
-      this.#precision,
+      this.#precisionOf(pass),
       pass,
     );
     // Both passes read the kernel as their second argument, converted to oneDNN's layout.
@@ -387,7 +385,7 @@ export class ConvRunner {
     const d = this.#dnnl;
     const { src, dst, wPlain, wAny, strides, padL, padR, what, fwdPd } = this.#descs(
       g,
-      "f32",
+      this.#precisionOf("backwardWeights"),
       "backwardWeights",
     );
     const desc = d.opDesc(what, (desc) =>

@@ -49,6 +49,13 @@ export function momentumUpdate(
   const params = { lr: a.lr, momentum: a.momentum, decay: a.weightDecay };
   // The size is a run-time value: one pipeline serves every parameter.
   const key = `ourMomentumSGD_${a.weightDecay === 0}`;
+  // One update, written in place or to new tensors.
+  const update = (vOut: string, wOut: string) => `
+  if (index < params.n) {
+    let v = vel[index] * params.momentum + (${g});
+    ${vOut}[index] = v;
+    ${wOut}[index] = w[index] - v * params.lr;
+  }`;
   if (ownsBuffer(backend, w) && ownsBuffer(backend, velocity)) {
     dispatchRaw(backend, {
       name: "ourMomentumSGD",
@@ -61,12 +68,7 @@ export function momentumUpdate(
       params,
       ints: { n },
       count: n,
-      body: `
-  if (index < params.n) {
-    let v = vel[index] * params.momentum + (${g});
-    vel[index] = v;
-    w[index] = w[index] - v * params.lr;
-  }`,
+      body: update("vel", "w"),
     });
     backend.incRef(w.dataId);
     backend.incRef(velocity.dataId);
@@ -85,12 +87,7 @@ export function momentumUpdate(
     params,
     ints: { n },
     count: n,
-    body: `
-  if (index < params.n) {
-    let v = vel[index] * params.momentum + (${g});
-    vNew[index] = v;
-    wNew[index] = w[index] - v * params.lr;
-  }`,
+    body: update("vNew", "wNew"),
   });
   return [wNew, vNew];
 }
