@@ -79,66 +79,50 @@ function perChannel(kernel: string, x: tf.TensorInfo, ...params: tf.TensorInfo[]
   return channels;
 }
 
+/** BatchNorm's training forward, with the ReLU that follows it where `relu`. */
+function batchNormConfig(kernelName: string, relu: boolean): tf.KernelConfig {
+  return {
+    kernelName,
+    backendName: "webgpu",
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { x, scale, offset } = inputs as Record<string, tf.TensorInfo>;
+      const { varianceEpsilon } = attrs as unknown as { varianceEpsilon: number };
+      perChannel(kernelName, x, scale, offset);
+      return batchNormForward(backend as WebGPUBackend, x, scale, offset, varianceEpsilon, relu);
+    },
+  };
+}
+
+/** The gradient of {@linkcode batchNormConfig}'s kernel: masked by its output `y` where `relu`. */
+function batchNormGradConfig(kernelName: string, relu: boolean): tf.KernelConfig {
+  return {
+    kernelName,
+    backendName: "webgpu",
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { dy, x, scale, mean, variance, y } = inputs as Record<string, tf.TensorInfo>;
+      const { varianceEpsilon } = attrs as unknown as { varianceEpsilon: number };
+      perChannel(kernelName, x, scale, mean, variance);
+      return batchNormBackward(
+        backend as WebGPUBackend,
+        dy,
+        x,
+        scale,
+        mean,
+        variance,
+        varianceEpsilon,
+        relu ? y : undefined,
+      );
+    },
+  };
+}
+
 /** The fused training kernels `../fused_ops.ts` names; model code uses them where present. */
 export function webgpuFusedConfigs(): tf.KernelConfig[] {
   return [
-    {
-      kernelName: BATCH_NORM_TRAINING,
-      backendName: "webgpu",
-      kernelFunc: ({ inputs, backend, attrs }) => {
-        const { x, scale, offset } = inputs as Record<string, tf.TensorInfo>;
-        const { varianceEpsilon } = attrs as unknown as { varianceEpsilon: number };
-        perChannel(BATCH_NORM_TRAINING, x, scale, offset);
-        return batchNormForward(backend as WebGPUBackend, x, scale, offset, varianceEpsilon);
-      },
-    },
-    {
-      kernelName: BATCH_NORM_TRAINING_GRAD,
-      backendName: "webgpu",
-      kernelFunc: ({ inputs, backend, attrs }) => {
-        const { dy, x, scale, mean, variance } = inputs as Record<string, tf.TensorInfo>;
-        const { varianceEpsilon } = attrs as unknown as { varianceEpsilon: number };
-        perChannel(BATCH_NORM_TRAINING_GRAD, x, scale, mean, variance);
-        return batchNormBackward(
-          backend as WebGPUBackend,
-          dy,
-          x,
-          scale,
-          mean,
-          variance,
-          varianceEpsilon,
-        );
-      },
-    },
-    {
-      kernelName: BATCH_NORM_RELU_TRAINING,
-      backendName: "webgpu",
-      kernelFunc: ({ inputs, backend, attrs }) => {
-        const { x, scale, offset } = inputs as Record<string, tf.TensorInfo>;
-        const { varianceEpsilon } = attrs as unknown as { varianceEpsilon: number };
-        perChannel(BATCH_NORM_RELU_TRAINING, x, scale, offset);
-        return batchNormForward(backend as WebGPUBackend, x, scale, offset, varianceEpsilon, true);
-      },
-    },
-    {
-      kernelName: BATCH_NORM_RELU_TRAINING_GRAD,
-      backendName: "webgpu",
-      kernelFunc: ({ inputs, backend, attrs }) => {
-        const { dy, x, scale, mean, variance, y } = inputs as Record<string, tf.TensorInfo>;
-        const { varianceEpsilon } = attrs as unknown as { varianceEpsilon: number };
-        perChannel(BATCH_NORM_RELU_TRAINING_GRAD, x, scale, mean, variance);
-        return batchNormBackward(
-          backend as WebGPUBackend,
-          dy,
-          x,
-          scale,
-          mean,
-          variance,
-          varianceEpsilon,
-          y,
-        );
-      },
-    },
+    batchNormConfig(BATCH_NORM_TRAINING, false),
+    batchNormGradConfig(BATCH_NORM_TRAINING_GRAD, false),
+    batchNormConfig(BATCH_NORM_RELU_TRAINING, true),
+    batchNormGradConfig(BATCH_NORM_RELU_TRAINING_GRAD, true),
     {
       kernelName: MOMENTUM_SGD_UPDATE,
       backendName: "webgpu",
