@@ -52,3 +52,16 @@ export const BATCH_NORM_RELU_TRAINING = "NativeBatchNormReluTraining";
  * `[dx, dScale, dOffset]`.
  */
 export const BATCH_NORM_RELU_TRAINING_GRAD = "NativeBatchNormReluTrainingGrad";
+
+/**
+ * `max(a + b, 0)` for two float32 tensors of one shape (a residual connection and its ReLU), as
+ * one kernel; NaN stays NaN. Inputs `{a, b}`; output the result. Differentiable: both inputs
+ * get {@linkcode RELU_GRAD_FROM_OUTPUT} of it.
+ */
+export const ADD_RELU = "NativeAddRelu";
+
+/**
+ * The gradient of a ReLU read from its output: `dy` where `y > 0`, else 0 (as PyTorch's, a NaN
+ * `dy` where the output is not positive gives 0). Inputs `{dy, y}`; output the gradient.
+ */
+export const RELU_GRAD_FROM_OUTPUT = "NativeReluGradFromOutput";

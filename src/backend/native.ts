@@ -22,7 +22,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import { adoptingKernel, NativeBackend } from "./native/backend.ts";
 import { openDnnl } from "./native/dnnl.ts";
 import { BufferPool } from "./native/pool.ts";
-import { nativeGradientConfigs, nativeKernelConfigs } from "./native/kernels.ts";
+import { nativeKernelConfigs } from "./native/kernels.ts";
+import { registerFusedGradients } from "./fused_gradients.ts";
 import { type ConvPrecision, ConvRunner } from "./native/conv.ts";
 
 export type { ConvPrecision };
@@ -101,7 +102,7 @@ export async function registerNativeBackend(): Promise<NativeBackendResult> {
     });
   }
   for (const k of replaced) tf.registerKernel(k);
-  for (const g of nativeGradientConfigs()) tf.registerGradient(g);
+  registerFusedGradients();
   // Priority below webgpu (3) and above cpu (1): a plain tf.ready() still prefers a GPU.
   tf.registerBackend(NATIVE_BACKEND, () => new NativeBackend(pool), 2);
   registered = {

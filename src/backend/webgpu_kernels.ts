@@ -15,12 +15,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-webgpu";
-import {
-  webgpuFusedConfigs,
-  webgpuGradientConfigs,
-  webgpuKernelConfigs,
-} from "./webgpu/kernels.ts";
-import { nativeGradientConfigs } from "./native/kernels.ts";
+import { webgpuFusedConfigs, webgpuKernelConfigs } from "./webgpu/kernels.ts";
+import { registerFusedGradients } from "./fused_gradients.ts";
 
 /** Values of `--webgpu-kernels`. */
 export const WEBGPU_KERNEL_CHOICES = ["ours", "stock"] as const;
@@ -64,9 +60,6 @@ export function useWebGPUKernels(which: WebGPUKernels): void {
     if (tf.getKernel(k.kernelName, "webgpu")) tf.unregisterKernel(k.kernelName, "webgpu");
     if (which === "ours") tf.registerKernel(k);
   }
-  // The fused kernels' gradients are the native backend's (gradients are global by name).
-  for (const g of [...nativeGradientConfigs(), ...webgpuGradientConfigs()]) {
-    if (!tf.getGradient(g.kernelName)) tf.registerGradient(g);
-  }
+  registerFusedGradients();
   active = which;
 }

@@ -7,7 +7,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { NamedVariable } from "./network.ts";
 import type { Tensor1D, Tensor4D, Variable } from "../tensor_types.ts";
-import { BATCH_NORM_RELU_TRAINING, BATCH_NORM_TRAINING } from "../backend/fused_ops.ts";
+import { ADD_RELU, BATCH_NORM_RELU_TRAINING, BATCH_NORM_TRAINING } from "../backend/fused_ops.ts";
 
 /** Deterministic source of per-variable seeds, so one network seed fixes every initial value. */
 export class SeedSequence {
@@ -227,6 +227,17 @@ interface BatchStatistics {
   y?: tf.Tensor4D;
   /** Whether `y` has ReLU applied already. */
   relu?: boolean;
+}
+
+/**
+ * `relu(a + b)`, a residual connection's sum and activation: one kernel where the active backend
+ * has it (the native backend), else the two ops.
+ */
+export function addRelu(a: Tensor4D, b: Tensor4D): Tensor4D {
+  if (tf.getKernel(ADD_RELU, tf.getBackend()) !== undefined) {
+    return tf.engine().runKernel(ADD_RELU, { a, b }) as Tensor4D;
+  }
+  return tf.tidy(() => tf.relu(tf.add(a, b)));
 }
 
 /** `tf.relu(y)` when `relu`, freeing `y` (the gradient keeps what it needs); else `y`. */

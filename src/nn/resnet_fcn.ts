@@ -14,7 +14,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { BatchNorm, Conv2d, SeedSequence } from "./layers.ts";
+import { addRelu, BatchNorm, Conv2d, SeedSequence } from "./layers.ts";
 import type { LayerInfo, NamedVariable, Network } from "./network.ts";
 
 /** Depths of the family and their blocks per stage (recipe). */
@@ -150,9 +150,9 @@ class ResidualBlock implements Block {
     const identity = this.shortcut
       ? consume(this.shortcut.conv.apply(x), (conv) => this.shortcut!.bn.apply(conv, training))
       : x;
-    const sum = consume(y, (main) => tf.add(main, identity));
+    const out = consume(y, (main) => addRelu(main, identity));
     if (identity !== x) identity.dispose();
-    return consume(sum, (s) => tf.relu(s) as tf.Tensor4D);
+    return out;
   }
 
   variables(): NamedVariable[] {

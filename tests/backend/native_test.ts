@@ -8,8 +8,13 @@ import "@tensorflow/tfjs-backend-cpu";
 import assert from "node:assert/strict";
 import { registerNativeBackend } from "../../src/backend/native.ts";
 import { tileFast } from "../../src/backend/native/tile.ts";
-import { BATCH_NORM_TRAINING, MOMENTUM_SGD_UPDATE } from "../../src/backend/fused_ops.ts";
-import { BatchNorm } from "../../src/nn/layers.ts";
+import {
+  ADD_RELU,
+  BATCH_NORM_RELU_TRAINING,
+  BATCH_NORM_TRAINING,
+  MOMENTUM_SGD_UPDATE,
+} from "../../src/backend/fused_ops.ts";
+import { addRelu, BatchNorm } from "../../src/nn/layers.ts";
 import { MomentumSGD } from "../../src/train/optimizer.ts";
 import "../../src/train/gradients.ts";
 import { random } from "./values.ts";
@@ -270,40 +275,95 @@ Deno.test({
   },
 });
 
+for (const relu of [false, true]) {
+  Deno.test({
+    name: `native fused training batch norm${relu ? " with ReLU" : ""} matches the cpu ops: ` +
+      "output, moving statistics, gradients",
+    ignore,
+    fn: async () => {
+      await tf.setBackend("native");
+      const kernel = relu ? BATCH_NORM_RELU_TRAINING : BATCH_NORM_TRAINING;
+      assert.ok(tf.getKernel(kernel, "native"), "native has the fused kernel");
+      assert.equal(tf.getKernel(kernel, "cpu"), undefined, "cpu keeps the plain ops");
+      const shape: [number, number, number, number] = [4, 6, 5, 24];
+      const xv = random(tf.util.sizeFromShape(shape), 19).map((v) => 3 * v + 0.5);
+      const wv = random(tf.util.sizeFromShape(shape), 20);
+      const gammaV = random(24, 21).map((v) => v + 1.2);
+      const betaV = random(24, 22);
+      await agree(`batch norm training${relu ? " with ReLU" : ""}`, () => {
+        const bn = new BatchNorm("bn", 24);
+        bn.gamma.assign(tf.tensor1d(gammaV));
+        bn.beta.assign(tf.tensor1d(betaV));
+        const x = tf.variable(tf.tensor4d(xv, shape));
+        // A weighted sum, so that every output element gets a different gradient.
+        const loss = () =>
+          tf.sum(tf.mul(bn.apply(x, true, relu), tf.tensor4d(wv, shape))) as tf.Scalar;
+        const { value, grads } = tf.variableGrads(loss, [x, bn.gamma, bn.beta]);
+        const y = bn.apply(x, true, relu);
+        const out = [
+          y,
+          value,
+          grads[x.name],
+          grads[bn.gamma.name],
+          grads[bn.beta.name],
+          bn.movingMean.clone(),
+          bn.movingVar.clone(),
+        ];
+        tf.dispose([x, bn.gamma, bn.beta, bn.movingMean, bn.movingVar]);
+        return out;
+      });
+    },
+  });
+}
+
 Deno.test({
-  name:
-    "native fused training batch norm matches the cpu ops: output, moving statistics, gradients",
+  name: "native batch norm with ReLU keeps a NaN input's NaN outputs, as the cpu ops do",
+  ignore,
+  fn: async () => {
+    const shape: [number, number, number, number] = [2, 5, 5, 16];
+    const xv = random(tf.util.sizeFromShape(shape), 25);
+    xv[37] = NaN;
+    const out = async (backend: string) =>
+      (await on(backend, () => {
+        const bn = new BatchNorm("bn", 16);
+        const y = bn.apply(tf.tensor4d(xv, shape), true, true);
+        tf.dispose([bn.gamma, bn.beta, bn.movingMean, bn.movingVar]);
+        return y;
+      }))[0].values;
+    const [want, got] = [await out("cpu"), await out("native")];
+    // The NaN's channel (37 % 16 = 5) is NaN everywhere; the others are finite and agree.
+    want.forEach((w, i) => {
+      const g = got[i];
+      if (Number.isNaN(w)) assert.ok(Number.isNaN(g), `NaN kept at ${i}`);
+      else assert.ok(Math.abs(w - g) <= 1e-5 * Math.max(1, Math.abs(w)), `value at ${i}`);
+    });
+    assert.ok(Number.isNaN(got[5]) && !Number.isNaN(got[4]), "only channel 5 is NaN");
+  },
+});
+
+Deno.test({
+  name: "native fused residual add and ReLU matches the cpu ops, gradients and NaN included",
   ignore,
   fn: async () => {
     await tf.setBackend("native");
-    assert.ok(tf.getKernel(BATCH_NORM_TRAINING, "native"), "native has the fused kernel");
-    assert.equal(tf.getKernel(BATCH_NORM_TRAINING, "cpu"), undefined, "cpu keeps the plain ops");
-    const shape: [number, number, number, number] = [4, 6, 5, 24];
-    const xv = random(tf.util.sizeFromShape(shape), 19).map((v) => 3 * v + 0.5);
-    const wv = random(tf.util.sizeFromShape(shape), 20);
-    const gammaV = random(24, 21).map((v) => v + 1.2);
-    const betaV = random(24, 22);
-    await agree("batch norm training", () => {
-      const bn = new BatchNorm("bn", 24);
-      bn.gamma.assign(tf.tensor1d(gammaV));
-      bn.beta.assign(tf.tensor1d(betaV));
-      const x = tf.variable(tf.tensor4d(xv, shape));
-      // A weighted sum, so that every output element gets a different gradient.
-      const loss = () => tf.sum(tf.mul(bn.apply(x, true), tf.tensor4d(wv, shape))) as tf.Scalar;
-      const { value, grads } = tf.variableGrads(loss, [x, bn.gamma, bn.beta]);
-      const y = bn.apply(x, true);
-      const out = [
-        y,
-        value,
-        grads[x.name],
-        grads[bn.gamma.name],
-        grads[bn.beta.name],
-        bn.movingMean.clone(),
-        bn.movingVar.clone(),
-      ];
-      tf.dispose([x, bn.gamma, bn.beta, bn.movingMean, bn.movingVar]);
-      return out;
-    });
+    assert.ok(tf.getKernel(ADD_RELU, "native"), "native has the fused kernel");
+    for (const shape of [[4, 8, 8, 32], [3, 5, 7, 3]] as [number, number, number, number][]) {
+      const n = tf.util.sizeFromShape(shape);
+      const [av, bv, wv] = [random(n, 26), random(n, 27), random(n, 28)];
+      await agree(`add and ReLU [${shape}]`, () => {
+        const a = tf.variable(tf.tensor4d(av, shape));
+        const b = tf.variable(tf.tensor4d(bv, shape));
+        const f = () => tf.sum(tf.mul(addRelu(a, b), tf.tensor4d(wv, shape))) as tf.Scalar;
+        const { value, grads } = tf.variableGrads(f, [a, b]);
+        const out = [addRelu(a, b), value, grads[a.name], grads[b.name]];
+        tf.dispose([a, b]);
+        return out;
+      });
+      av[3] = NaN;
+      const y = (await on("native", () =>
+        addRelu(tf.tensor4d(av, shape), tf.tensor4d(bv, shape))))[0].values;
+      assert.ok(Number.isNaN(y[3]) && y.filter(Number.isNaN).length === 1, "NaN kept, once");
+    }
   },
 });
 

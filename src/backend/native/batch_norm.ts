@@ -4,6 +4,11 @@
  * shift gradients in another. TensorFlow.js's own composition (`tf.moments`, `tf.batchNorm`
  * and their gradients) takes about 25 kernels per layer.
  *
+ * With a ReLU after it, the forward pass applies it in the same primitive (the backward pass is
+ * the plain one on the gradient masked where the output was zero). A NaN output stays NaN
+ * (oneDNN's ReLU would turn it into 0, hiding a diverging run), see
+ * {@linkcode BatchNormRunner.forward}.
+ *
  * @example
  * ```ts
  * import { openDnnl } from "./dnnl.ts";
@@ -20,25 +25,40 @@
  *
  * @module
  */
-import { DNNL, type Dnnl, type Primitive } from "./dnnl.ts";
+import { DNNL, type Dnnl, type MemoryDesc, type Primitive, type PrimitiveArg } from "./dnnl.ts";
+import { BufferPool } from "./pool.ts";
 
 interface BatchNormEntry {
   forward: Primitive;
   backward: Primitive;
+  /** The forward pass with ReLU fused, and the floats of its workspace (the ReLU mask). */
+  forwardRelu?: { primitive: Primitive; workspace: number };
+  data: MemoryDesc;
+  vec: MemoryDesc;
+  epsilon: number;
+  what: string;
 }
 
 /** Builds, caches and runs oneDNN batch-normalisation primitives per shape. */
 export class BatchNormRunner {
   readonly #dnnl: Dnnl;
+  readonly #buffers: BufferPool;
   readonly #cache = new Map<string, BatchNormEntry>();
 
-  constructor(dnnl: Dnnl) {
+  /** @param buffers Where temporaries (the ReLU mask) come from. */
+  constructor(dnnl: Dnnl, buffers: BufferPool = new BufferPool(0)) {
     this.#dnnl = dnnl;
+    this.#buffers = buffers;
   }
 
   /**
-   * Over a channels-last tensor of `shape`, per channel: writes the batch mean, the biased batch variance
-   * and `y = (x − mean) · scale / √(variance + epsilon) + shift`.
+   * Over a channels-last tensor of `shape`, per channel: writes the batch mean, the biased batch
+   * variance and `y = (x − mean) · scale / √(variance + epsilon) + shift`, then `max(y, 0)` in
+   * place when `relu`.
+   *
+   * With ReLU, non-finite statistics or parameters (a NaN or infinity in `x`, `scale` or
+   * `shift`) redo the pass unfused with a ReLU that keeps NaN, as TensorFlow.js's and PyTorch's
+   * do, so that a diverging run shows NaN losses.
    */
   forward(
     shape: readonly number[],
@@ -49,12 +69,33 @@ export class BatchNormRunner {
     y: Float32Array,
     mean: Float32Array,
     variance: Float32Array,
+    relu = false,
   ): void {
     const e = this.#entry(shape, epsilon);
-    this.#dnnl.singleThreaded(() => e.forward.run([x, scale, shift, y, mean, variance]));
+    const plain = () =>
+      this.#dnnl.singleThreaded(() => e.forward.run([x, scale, shift, y, mean, variance]));
+    if (!relu) return plain();
+    const fused = this.#forwardRelu(e);
+    const workspace = this.#buffers.take(fused.workspace);
+    try {
+      this.#dnnl.singleThreaded(() =>
+        fused.primitive.run([x, scale, shift, y, mean, variance, workspace])
+      );
+    } finally {
+      this.#buffers.release(workspace);
+    }
+    if (allFinite(mean, variance, scale, shift)) return;
+    plain();
+    for (let i = 0; i < y.length; i++) {
+      const yi = y[i];
+      y[i] = yi < 0 ? 0 : yi;
+    }
   }
 
-  /** The gradients of `forward` with respect to x, scale and shift, for output gradient `dy`. */
+  /**
+   * The gradients of `forward` without ReLU with respect to x, scale and shift, for output
+   * gradient `dy` (with ReLU, the caller masks `dy` first: `ElementwiseRunner.reluGradFromOutput`).
+   */
   backward(
     shape: readonly number[],
     epsilon: number,
@@ -105,25 +146,9 @@ export class BatchNormRunner {
       : [shape.length > 1 ? shape[0] : 1, shape.slice(1, -1).reduce((a, b) => a * b, 1), 1];
     const data = d.memoryDesc([n, channels, h, w], DNNL.nhwc);
     const vec = d.plainDesc([channels]);
-    const flags = DNNL.bnUseScale | DNNL.bnUseShift;
     const what = `batch norm training [${shape}]`;
-    const fwdDesc = d.opDesc(what, (desc) =>
-      d.symbols.dnnl_batch_normalization_forward_desc_init(
-        desc,
-        DNNL.forwardTraining,
-        data,
-        epsilon,
-        flags,
-      ));
-    const fwdPd = d.primitiveDesc(fwdDesc, what);
-    const forward = d.primitive(fwdPd, [
-      { arg: DNNL.argSrc, md: data },
-      { arg: DNNL.argScale, md: vec },
-      { arg: DNNL.argShift, md: vec },
-      { arg: DNNL.argDst, md: data },
-      { arg: DNNL.argMean, md: vec },
-      { arg: DNNL.argVariance, md: vec },
-    ]);
+    const fwdPd = this.#forwardPd(data, epsilon, 0, what);
+    const forward = d.primitive(fwdPd, forwardArgs(data, vec));
     const bwdDesc = d.opDesc(
       `${what} backward`,
       (desc) =>
@@ -133,7 +158,7 @@ export class BatchNormRunner {
           data,
           data,
           epsilon,
-          flags,
+          DNNL.bnUseScale | DNNL.bnUseShift,
         ),
     );
     const backward = d.primitive(d.primitiveDescWithHint(bwdDesc, fwdPd, `${what} backward`), [
@@ -147,6 +172,54 @@ export class BatchNormRunner {
       { arg: DNNL.argDiffScale, md: vec },
       { arg: DNNL.argDiffShift, md: vec },
     ]);
-    return { forward, backward };
+    return { forward, backward, data, vec, epsilon, what };
   }
+
+  /** The forward training primitive descriptor with `extraFlags` beside scale and shift. */
+  #forwardPd(
+    data: MemoryDesc,
+    epsilon: number,
+    extraFlags: number,
+    what: string,
+  ): Deno.PointerObject {
+    const d = this.#dnnl;
+    const desc = d.opDesc(what, (desc) =>
+      d.symbols.dnnl_batch_normalization_forward_desc_init(
+        desc,
+        DNNL.forwardTraining,
+        data,
+        epsilon,
+        DNNL.bnUseScale | DNNL.bnUseShift | extraFlags,
+      ));
+    return d.primitiveDesc(desc, what);
+  }
+
+  #forwardRelu(e: BatchNormEntry): NonNullable<BatchNormEntry["forwardRelu"]> {
+    if (e.forwardRelu) return e.forwardRelu;
+    const d = this.#dnnl;
+    const pd = this.#forwardPd(e.data, e.epsilon, DNNL.bnFuseNormRelu, `${e.what} with ReLU`);
+    const workspace = d.queryMd(pd, DNNL.queryWorkspaceMd);
+    const primitive = d.primitive(pd, [
+      ...forwardArgs(e.data, e.vec),
+      { arg: DNNL.argWorkspace, md: workspace },
+    ]);
+    e.forwardRelu = { primitive, workspace: Math.ceil(d.descBytes(workspace) / 4) };
+    return e.forwardRelu;
+  }
+}
+
+/** The forward primitive's arguments, in the order `forward` passes its buffers. */
+function forwardArgs(data: MemoryDesc, vec: MemoryDesc): PrimitiveArg[] {
+  return [
+    { arg: DNNL.argSrc, md: data },
+    { arg: DNNL.argScale, md: vec },
+    { arg: DNNL.argShift, md: vec },
+    { arg: DNNL.argDst, md: data },
+    { arg: DNNL.argMean, md: vec },
+    { arg: DNNL.argVariance, md: vec },
+  ];
+}
+
+function allFinite(...arrays: Float32Array[]): boolean {
+  return arrays.every((a) => a.every(Number.isFinite));
 }

@@ -72,6 +72,10 @@ const SYMBOLS = {
     parameters: ["buffer", "i32", "i32", "buffer", "f32", "f32"],
     result: "i32",
   },
+  dnnl_eltwise_backward_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "f32", "f32"],
+    result: "i32",
+  },
   dnnl_batch_normalization_forward_desc_init: {
     parameters: ["buffer", "i32", "buffer", "f32", "u32"],
     result: "i32",
@@ -155,10 +159,14 @@ export const DNNL = {
   bnUseGlobalStats: 1,
   bnUseScale: 8,
   bnUseShift: 16,
+  /** Batch normalisation followed by ReLU in one pass; training keeps the mask in a workspace. */
+  bnFuseNormRelu: 4,
   backwardData: 160,
   backwardWeights: 192,
   convolutionDirect: 1,
   eltwiseRelu: 31,
+  /** ReLU whose gradient reads the output (`dy · [y > 0]`) rather than the input. */
+  eltwiseReluUseDst: 256,
   eltwiseSquare: 79,
   eltwiseLinear: 127,
   binaryAdd: 131056,
@@ -175,6 +183,7 @@ export const DNNL = {
   argVariance: 50,
   argScale: 51,
   argShift: 52,
+  argWorkspace: 64,
   argDiffSrc: 129,
   argDiffDst: 145,
   argDiffWeights: 161,
@@ -187,6 +196,7 @@ export const DNNL = {
   queryDiffWeightsMd: 132,
   queryDstMd: 133,
   queryDiffDstMd: 134,
+  queryWorkspaceMd: 135,
   queryImplInfoStr: 8,
   engineCpu: 1,
   streamDefaultFlags: 1,
@@ -209,7 +219,11 @@ export type MemoryDesc = Uint8Array<ArrayBuffer>;
 export interface Primitive {
   /** Name of the implementation oneDNN chose, e.g. `brg:avx512_core`. */
   impl: string;
-  /** Runs it on these buffers, one per argument, in the order the primitive was built with. */
+  /**
+   * Runs it on these buffers, one per argument, in the order the primitive was built with.
+   * Throws before running when a buffer is smaller than its argument's descriptor: oneDNN
+   * would read or write past its end.
+   */
   run(buffers: readonly Float32Array[]): void;
 }
 
@@ -453,10 +467,21 @@ export class Dnnl {
     const check = (status: number, what: string) => this.#check(status, what);
     // Descriptors handed over as JS buffers must outlive the primitive's memory objects.
     const keep = args.map(({ md }) => md);
+    const bytes = args.map(({ md }) => this.descBytes(pointerTo(md)));
     return {
       impl,
       run(buffers: readonly Float32Array[]): void {
         void keep;
+        if (buffers.length !== mems.length) {
+          throw new Error(`oneDNN ${impl}: ${mems.length} buffers expected, got ${buffers.length}`);
+        }
+        for (let i = 0; i < mems.length; i++) {
+          if (buffers[i].byteLength < bytes[i]) {
+            throw new Error(
+              `oneDNN ${impl}: argument ${i} needs ${bytes[i]} bytes, got ${buffers[i].byteLength}`,
+            );
+          }
+        }
         for (let i = 0; i < mems.length; i++) {
           check(sym.dnnl_memory_set_data_handle(mems[i], buffers[i]), "memory_set_data_handle");
         }

@@ -121,6 +121,37 @@ export class ElementwiseRunner {
   }
 
   /**
+   * out = dy where y > 0, else 0: the gradient of a ReLU from its output `y`. As PyTorch's, a
+   * NaN in `dy` where `y` is not positive gives 0.
+   */
+  reluGradFromOutput(y: Float32Array, dy: Float32Array, out: Float32Array): void {
+    const key = `reluGradFromOutput:${y.length}`;
+    let prim = this.#cache.get(key);
+    if (!prim) {
+      const d = this.#dnnl;
+      const md = d.plainDesc([y.length]);
+      const what = `ReLU gradient over ${y.length}`;
+      const alg = DNNL.eltwiseReluUseDst;
+      const fwd = d.opDesc(
+        what,
+        (desc) =>
+          d.symbols.dnnl_eltwise_forward_desc_init(desc, DNNL.forwardTraining, alg, md, 0, 0),
+      );
+      const bwd = d.opDesc(
+        what,
+        (desc) => d.symbols.dnnl_eltwise_backward_desc_init(desc, alg, md, md, 0, 0),
+      );
+      prim = d.primitive(d.primitiveDescWithHint(bwd, d.primitiveDesc(fwd, what), what), [
+        { arg: DNNL.argDst, md },
+        { arg: DNNL.argDiffDst, md },
+        { arg: DNNL.argDiffSrc, md },
+      ]);
+      this.#cache.set(key, prim);
+    }
+    prim.run([y, dy, out]);
+  }
+
+  /**
    * out = (x − mean) · scale / √(variance + epsilon) + offset over `rows` × `channels`
    * (channels last); `scale` and `offset` may be absent (1 and 0).
    */

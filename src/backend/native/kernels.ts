@@ -28,9 +28,13 @@ import type { BufferPool } from "./pool.ts";
 import { adoptingKernel } from "./backend.ts";
 import { BatchNormRunner } from "./batch_norm.ts";
 import {
+  ADD_RELU,
+  BATCH_NORM_RELU_TRAINING,
+  BATCH_NORM_RELU_TRAINING_GRAD,
   BATCH_NORM_TRAINING,
   BATCH_NORM_TRAINING_GRAD,
   MOMENTUM_SGD_UPDATE,
+  RELU_GRAD_FROM_OUTPUT,
 } from "../fused_ops.ts";
 
 /**
@@ -217,22 +221,67 @@ export function nativeKernelConfigs(
 
   // oneDNN's ReLU turns NaN into 0 (as do its clip and max); the CPU backend keeps NaN, so a
   // diverging run still shows NaN losses. oneDNN runs on all cores, and a scan for NaN (a
-  // predictable branch, unlike ReLU's own) says when the JavaScript loop must redo it.
+  // predictable branch, unlike ReLU's own) says when the JavaScript loop must do it instead.
+  // `out` may be `x` (in place).
+  const relu = (x: Float32Array, out: Float32Array) => {
+    if (x.length >= MIN_NATIVE_ELEMENTS && !hasNaN(x)) {
+      return elementwise.unary(DNNL.eltwiseRelu, 0, 0, x, out);
+    }
+    for (let i = 0; i < x.length; i++) {
+      const xi = x[i];
+      out[i] = xi < 0 ? 0 : xi;
+    }
+  };
   add(tf.Relu, ({ inputs, backend }) => {
     const { x } = inputs as { x: tf.TensorInfo };
     if (!allFloat(x)) return null;
     const cpu = backend as MathBackendCPU;
     const [info, out] = output(cpu, [...x.shape]);
-    const v = values(cpu, x);
-    if (v.length >= MIN_NATIVE_ELEMENTS) {
-      elementwise.unary(DNNL.eltwiseRelu, 0, 0, v, out);
-      if (!hasNaN(v)) return info;
-    }
-    for (let i = 0; i < v.length; i++) {
-      const xi = v[i];
-      out[i] = xi < 0 ? 0 : xi;
-    }
+    relu(values(cpu, x), out);
     return info;
+  });
+
+  // A residual connection's sum and ReLU write one tensor instead of two; the gradient, read
+  // from the output, is one pass instead of a step function and a product.
+  configs.push({
+    kernelName: ADD_RELU,
+    backendName,
+    kernelFunc: ({ inputs, backend }) => {
+      const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+      if (!allFloat(a, b) || !tf.util.arraysEqual(a.shape, b.shape)) {
+        throw new Error(
+          `native ${ADD_RELU}: expects two float32 tensors of one shape, got ` +
+            `${a.dtype}[${a.shape}] and ${b.dtype}[${b.shape}]`,
+        );
+      }
+      const cpu = backend as MathBackendCPU;
+      const [info, out] = output(cpu, [...a.shape]);
+      const [av, bv] = [values(cpu, a), values(cpu, b)];
+      const plan = out.length >= MIN_NATIVE_ELEMENTS
+        ? elementwise.planBinary("add", a.shape, b.shape, a.shape)
+        : null;
+      if (plan) plan.run(av, bv, out);
+      else for (let i = 0; i < out.length; i++) out[i] = av[i] + bv[i];
+      relu(out, out);
+      return info;
+    },
+  });
+  configs.push({
+    kernelName: RELU_GRAD_FROM_OUTPUT,
+    backendName,
+    kernelFunc: ({ inputs, backend }) => {
+      const { dy, y } = inputs as { dy: tf.TensorInfo; y: tf.TensorInfo };
+      if (!allFloat(dy, y) || !tf.util.arraysEqual(dy.shape, y.shape)) {
+        throw new Error(
+          `native ${RELU_GRAD_FROM_OUTPUT}: expects two float32 tensors of one shape, got ` +
+            `${dy.dtype}[${dy.shape}] and ${y.dtype}[${y.shape}]`,
+        );
+      }
+      const cpu = backend as MathBackendCPU;
+      const [info, out] = output(cpu, [...dy.shape]);
+      elementwise.reluGradFromOutput(values(cpu, y), values(cpu, dy), out);
+      return info;
+    },
   });
 
   // The CPU backend calls a closure per element here; ReLU's gradient runs it on every
@@ -322,7 +371,7 @@ export function nativeKernelConfigs(
     return info;
   });
 
-  const batchNorm = new BatchNormRunner(dnnl);
+  const batchNorm = new BatchNormRunner(dnnl, buffers);
   /** Channels of a channels-last tensor, checking that its parameters are per channel. */
   const perChannel = (x: tf.TensorInfo, ...perChannel: tf.TensorInfo[]) => {
     const channels = x.shape[x.shape.length - 1];
@@ -336,8 +385,8 @@ export function nativeKernelConfigs(
     }
     return channels;
   };
-  configs.push({
-    kernelName: BATCH_NORM_TRAINING,
+  const batchNormConfig = (kernelName: string, relu: boolean): tf.KernelConfig => ({
+    kernelName,
     backendName,
     kernelFunc: ({ inputs, backend, attrs }) => {
       const { x, scale, offset } = inputs as Record<string, tf.TensorInfo>;
@@ -356,36 +405,54 @@ export function nativeKernelConfigs(
         y,
         mean,
         variance,
+        relu,
       );
       return [yInfo, meanInfo, varInfo];
     },
   });
-  configs.push({
-    kernelName: BATCH_NORM_TRAINING_GRAD,
+  const batchNormGradConfig = (kernelName: string, relu: boolean): tf.KernelConfig => ({
+    kernelName,
     backendName,
     kernelFunc: ({ inputs, backend, attrs }) => {
-      const { dy, x, scale, mean, variance } = inputs as Record<string, tf.TensorInfo>;
+      const { dy, x, scale, mean, variance, y } = inputs as Record<string, tf.TensorInfo>;
       const { varianceEpsilon } = attrs as unknown as { varianceEpsilon: number };
       const channels = perChannel(x, scale, mean, variance);
       const cpu = backend as MathBackendCPU;
       const [dxInfo, dx] = output(cpu, [...x.shape]);
       const [dScaleInfo, dScale] = output(cpu, [channels]);
       const [dShiftInfo, dShift] = output(cpu, [channels]);
-      batchNorm.backward(
-        x.shape,
-        varianceEpsilon,
-        values(cpu, x),
-        values(cpu, mean),
-        values(cpu, variance),
-        values(cpu, dy),
-        values(cpu, scale),
-        dx,
-        dScale,
-        dShift,
-      );
+      const run = (dyValues: Float32Array) =>
+        batchNorm.backward(
+          x.shape,
+          varianceEpsilon,
+          values(cpu, x),
+          values(cpu, mean),
+          values(cpu, variance),
+          dyValues,
+          values(cpu, scale),
+          dx,
+          dScale,
+          dShift,
+        );
+      if (!relu) run(values(cpu, dy));
+      else {
+        const masked = buffers.take(dx.length);
+        try {
+          elementwise.reluGradFromOutput(values(cpu, y), values(cpu, dy), masked);
+          run(masked);
+        } finally {
+          buffers.release(masked);
+        }
+      }
       return [dxInfo, dScaleInfo, dShiftInfo];
     },
   });
+  configs.push(
+    batchNormConfig(BATCH_NORM_TRAINING, false),
+    batchNormGradConfig(BATCH_NORM_TRAINING_GRAD, false),
+    batchNormConfig(BATCH_NORM_RELU_TRAINING, true),
+    batchNormGradConfig(BATCH_NORM_RELU_TRAINING_GRAD, true),
+  );
 
   configs.push({
     kernelName: MOMENTUM_SGD_UPDATE,
@@ -424,29 +491,4 @@ export function nativeKernelConfigs(
   });
 
   return configs;
-}
-
-/**
- * Gradient configs of the fused kernels above (gradients are global to TensorFlow.js, but
- * only ever run for a kernel that ran, so only on a backend that has these kernels).
- */
-export function nativeGradientConfigs(): tf.GradConfig[] {
-  return [{
-    kernelName: BATCH_NORM_TRAINING,
-    inputsToSave: ["x", "scale"],
-    outputsToSave: [false, true, true],
-    gradFunc: (dys, saved, attrs) => {
-      const [x, scale, mean, variance] = saved;
-      // Gradients reaching the statistics are zero: they only feed the moving averages.
-      const dy = (dys as tf.Tensor[])[0];
-      // Computed here, not in the thunks: the tape runs each thunk in its own tidy, which would
-      // dispose the two outputs that thunk does not return.
-      const [dx, dScale, dOffset] = tf.engine().runKernel(
-        BATCH_NORM_TRAINING_GRAD,
-        { dy, x, scale, mean, variance },
-        attrs,
-      ) as tf.Tensor[];
-      return { x: () => dx, scale: () => dScale, offset: () => dOffset };
-    },
-  }];
 }

@@ -151,30 +151,6 @@ export function webgpuFusedConfigs(): tf.KernelConfig[] {
   ];
 }
 
-/**
- * The gradient of {@linkcode BATCH_NORM_RELU_TRAINING} (gradients are global to TensorFlow.js,
- * but only ever run for a kernel that ran, so only where it is registered).
- */
-export function webgpuGradientConfigs(): tf.GradConfig[] {
-  return [{
-    kernelName: BATCH_NORM_RELU_TRAINING,
-    inputsToSave: ["x", "scale"],
-    outputsToSave: [true, true, true],
-    gradFunc: (dys, saved, attrs) => {
-      const [x, scale, y, mean, variance] = saved;
-      // Gradients reaching the statistics are zero: they only feed the moving averages.
-      const dy = (dys as tf.Tensor[])[0];
-      // Computed here, not in the thunks, which the tape runs each in its own tidy.
-      const [dx, dScale, dOffset] = tf.engine().runKernel(
-        BATCH_NORM_RELU_TRAINING_GRAD,
-        { dy, x, scale, mean, variance, y },
-        attrs,
-      ) as tf.Tensor[];
-      return { x: () => dx, scale: () => dScale, offset: () => dOffset };
-    },
-  }];
-}
-
 /** The replaced kernels, each falling back on `stock` outside its fast path. */
 export function webgpuKernelConfigs(stock: StockKernel): tf.KernelConfig[] {
   const stockForward = stock(tf.Conv2D);
