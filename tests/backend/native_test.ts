@@ -8,6 +8,8 @@ import "@tensorflow/tfjs-backend-cpu";
 import assert from "node:assert/strict";
 import { registerNativeBackend } from "../../src/backend/native.ts";
 import { tileFast } from "../../src/backend/native/tile.ts";
+import { openDnnl } from "../../src/backend/native/dnnl.ts";
+import { ElementwiseRunner } from "../../src/backend/native/elementwise.ts";
 import {
   ADD_RELU,
   BATCH_NORM_RELU_TRAINING,
@@ -499,5 +501,22 @@ Deno.test({
     assert.deepEqual(again, native);
     assert.ok(again.ok && again.library.includes("oneDNN") && again.threads >= 1);
     assert.ok(tf.findBackendFactory("native"));
+  },
+});
+
+Deno.test({
+  name: "a oneDNN primitive refuses buffers smaller than its arguments, before running",
+  ignore,
+  fn: () => {
+    const dnnl = openDnnl();
+    assert.ok(dnnl.ok);
+    const plan = new ElementwiseRunner(dnnl.lib).planBinary("add", [64, 64], [64, 64], [64, 64]);
+    assert.ok(plan);
+    const out = new Float32Array(4096).fill(7);
+    assert.throws(
+      () => plan.run(new Float32Array(4096), new Float32Array(4095), out),
+      /argument 1 needs 16384 bytes, got 16380/,
+    );
+    assert.ok(out.every((v) => v === 7), "nothing written");
   },
 });
