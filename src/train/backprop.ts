@@ -41,6 +41,33 @@ interface TapeNode {
 interface TapeState {
   activeTape: TapeNode[] | null;
   gradientDepth: number;
+  tensorInfo: WeakMap<object, { backend: tf.KernelBackend }>;
+}
+
+/** The engine method that keeps a kernel's tensors for its gradient (private, typed here). */
+interface SavingEngine {
+  saveTensorsForBackwardMode(tensors: tf.Tensor[]): tf.Tensor[];
+}
+
+/**
+ * Keeps `tensors` for a gradient as new kept handles on the same data, which is what the
+ * engine's own saving does (`keep(clone(t))`), minus the clone's Identity kernel and the two tape
+ * nodes it records, which no gradient uses. ResNet18-FCN records about 400 such clones a step;
+ * they took 16 % of a step at width 16, batch 64 on the native backend.
+ */
+function saveSharing(tensors: tf.Tensor[]): tf.Tensor[] {
+  const engine = tf.engine();
+  const info = (engine.state as unknown as TapeState).tensorInfo;
+  return tensors.map((t) => {
+    const backend = info.get(t.dataId)!.backend;
+    backend.incRef(t.dataId);
+    return engine.keep(
+      engine.makeTensorFromTensorInfo(
+        { dataId: t.dataId, shape: t.shape, dtype: t.dtype },
+        backend,
+      ),
+    );
+  });
 }
 
 /** The nodes on a path from `xs` to `y`, in tape order, with inputs not from `xs` pruned. */
@@ -85,11 +112,18 @@ export function variableGradsFreeing(
   if (state.gradientDepth !== 0) return tf.variableGrads(f, varList);
   state.activeTape = [];
   state.gradientDepth = 1;
+  const engine = tf.engine() as unknown as SavingEngine;
+  const save = Object.hasOwn(engine, "saveTensorsForBackwardMode")
+    ? engine.saveTensorsForBackwardMode
+    : undefined;
+  engine.saveTensorsForBackwardMode = saveSharing;
   let value: Scalar;
   try {
     value = tf.tidy(f);
   } finally {
     state.gradientDepth = 0;
+    if (save) engine.saveTensorsForBackwardMode = save;
+    else delete (engine as Partial<SavingEngine>).saveTensorsForBackwardMode;
   }
   const tape = state.activeTape ?? [];
   try {
