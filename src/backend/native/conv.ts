@@ -61,7 +61,7 @@ interface ConvEntry {
 export type ConvPrecision = "f32" | "bf16";
 
 /** Timed runs per implementation when choosing a weight-gradient implementation. */
-const TUNING_RUNS = 3;
+const TUNING_RUNS = 5;
 
 /** Runs a pass that reads the HWIO kernel `w` (after `a`, its other input) into `out`. */
 function runReadingKernel(
@@ -261,25 +261,27 @@ export class ConvRunner {
     }
   }
 
-  /** The implementation that ran fastest (best of a few runs each) on these buffers. */
+  /**
+   * The implementation that ran fastest (best of a few runs each) on these buffers. The runs
+   * take turns, so that a burst of load from another process slows every candidate alike
+   * rather than the one timed during it.
+   */
   #fastest(
     candidates: ConvEntry[],
     x: Float32Array,
     dy: Float32Array,
     out: Float32Array,
   ): ConvEntry {
-    let best = candidates[0];
-    let bestMs = Infinity;
-    for (const e of candidates) {
-      runWeights(e, x, dy, out);
-      for (let i = 0; i < TUNING_RUNS; i++) {
+    for (const e of candidates) runWeights(e, x, dy, out);
+    const best = candidates.map(() => Infinity);
+    for (let round = 0; round < TUNING_RUNS; round++) {
+      candidates.forEach((e, i) => {
         const t0 = performance.now();
         runWeights(e, x, dy, out);
-        const ms = performance.now() - t0;
-        if (ms < bestMs) [best, bestMs] = [e, ms];
-      }
+        best[i] = Math.min(best[i], performance.now() - t0);
+      });
     }
-    return best;
+    return candidates[best.indexOf(Math.min(...best))];
   }
 
   /** The cached entry for `pass` over `g`, made by `build` on the first call. */
