@@ -65,3 +65,11 @@ export const ADD_RELU = "NativeAddRelu";
  * `dy` where the output is not positive gives 0). Inputs `{dy, y}`; output the gradient.
  */
 export const RELU_GRAD_FROM_OUTPUT = "NativeReluGradFromOutput";
+
+/**
+ * A moving average's update: `moving · momentum + value · (1 − momentum)` for two float32
+ * tensors of one shape, each product and the sum rounded to float32 as the three ops would be
+ * (`momentum` and `1 − momentum` too). Inputs `{moving, value}`, attrs `{momentum}`; output the
+ * new average. Not differentiable (BatchNorm's moving statistics take no gradient).
+ */
+export const MOVING_AVERAGE = "NativeMovingAverage";

@@ -7,7 +7,12 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { NamedVariable } from "./network.ts";
 import type { Tensor1D, Tensor4D, Variable } from "../tensor_types.ts";
-import { ADD_RELU, BATCH_NORM_RELU_TRAINING, BATCH_NORM_TRAINING } from "../backend/fused_ops.ts";
+import {
+  ADD_RELU,
+  BATCH_NORM_RELU_TRAINING,
+  BATCH_NORM_TRAINING,
+  MOVING_AVERAGE,
+} from "../backend/fused_ops.ts";
 
 /** Deterministic source of per-variable seeds, so one network seed fixes every initial value. */
 export class SeedSequence {
@@ -277,6 +282,14 @@ function updateMoving(moving: Variable, batch: tf.Tensor): void {
   else BatchNorm.deferMoving(moving, tf.keep(value));
 }
 
+/** The moving average's update: one kernel where the backend has it, else three ops. */
 function blend(moving: tf.Tensor, batch: tf.Tensor): tf.Tensor {
+  if (tf.getKernel(MOVING_AVERAGE, tf.getBackend()) !== undefined) {
+    return tf.engine().runKernel(
+      MOVING_AVERAGE,
+      { moving, value: batch },
+      { momentum: BN_MOMENTUM },
+    ) as tf.Tensor;
+  }
   return tf.add(tf.mul(moving, BN_MOMENTUM), tf.mul(batch, 1 - BN_MOMENTUM));
 }

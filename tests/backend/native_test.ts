@@ -15,6 +15,7 @@ import {
   BATCH_NORM_RELU_TRAINING,
   BATCH_NORM_TRAINING,
   MOMENTUM_SGD_UPDATE,
+  MOVING_AVERAGE,
 } from "../../src/backend/fused_ops.ts";
 import { addRelu, BatchNorm } from "../../src/nn/layers.ts";
 import { MomentumSGD } from "../../src/train/optimizer.ts";
@@ -518,5 +519,22 @@ Deno.test({
       /argument 1 needs 16384 bytes, got 16380/,
     );
     assert.ok(out.every((v) => v === 7), "nothing written");
+  },
+});
+
+Deno.test({
+  name: "native moving-average update equals the three cpu ops bit for bit",
+  ignore,
+  fn: async () => {
+    const [m, v] = [random(37, 29), random(37, 30).map((x) => 50 * x)];
+    const want = await on("cpu", () => tf.add(tf.mul(tf.tensor1d(m), 0.9), tf.mul(v, 1 - 0.9)));
+    const got = await on(
+      "native",
+      () =>
+        tf.engine().runKernel(MOVING_AVERAGE, { moving: tf.tensor1d(m), value: tf.tensor1d(v) }, {
+          momentum: 0.9,
+        }) as tf.Tensor,
+    );
+    assert.deepEqual(got, want);
   },
 });

@@ -34,6 +34,7 @@ import {
   BATCH_NORM_TRAINING,
   BATCH_NORM_TRAINING_GRAD,
   MOMENTUM_SGD_UPDATE,
+  MOVING_AVERAGE,
   RELU_GRAD_FROM_OUTPUT,
 } from "../fused_ops.ts";
 
@@ -454,6 +455,27 @@ export function nativeKernelConfigs(
     batchNormGradConfig(BATCH_NORM_RELU_TRAINING_GRAD, true),
   );
 
+  configs.push({
+    kernelName: MOVING_AVERAGE,
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { moving, value } = inputs as Record<string, tf.TensorInfo>;
+      const { momentum } = attrs as unknown as { momentum: number };
+      if (!allFloat(moving, value) || !tf.util.arraysEqual(moving.shape, value.shape)) {
+        throw new Error(
+          `native ${MOVING_AVERAGE}: expects two float32 tensors of one shape, got ` +
+            `${moving.dtype}[${moving.shape}] and ${value.dtype}[${value.shape}]`,
+        );
+      }
+      const cpu = backend as MathBackendCPU;
+      const [info, out] = output(cpu, [...moving.shape]);
+      const [m, v] = [values(cpu, moving), values(cpu, value)];
+      const f = Math.fround;
+      const [keep, take] = [f(momentum), f(1 - momentum)];
+      for (let i = 0; i < out.length; i++) out[i] = f(m[i] * keep) + f(v[i] * take);
+      return info;
+    },
+  });
   configs.push({
     kernelName: MOMENTUM_SGD_UPDATE,
     backendName,
