@@ -367,6 +367,11 @@ Deno.test({
         addRelu(tf.tensor4d(av, shape), tf.tensor4d(bv, shape))))[0].values;
       assert.ok(Number.isNaN(y[3]) && y.filter(Number.isNaN).length === 1, "NaN kept, once");
     }
+    await tf.setBackend("native");
+    assert.throws(
+      () => tf.tidy(() => tf.engine().runKernel(ADD_RELU, { a: tf.ones([2, 3]), b: tf.ones([3]) })),
+      /NativeAddRelu: expects two float32 tensors of one shape, got float32\[2,3\] and float32\[3\]/,
+    );
   },
 });
 

@@ -123,6 +123,16 @@ function allFloat(...ts: tf.TensorInfo[]): boolean {
   return ts.every((t) => t.dtype === "float32" && tf.util.sizeFromShape(t.shape) > 0);
 }
 
+/** Throws unless `a` and `b`, the inputs of `kernel`, are float32 tensors of one shape. */
+function oneShape(kernel: string, a: tf.TensorInfo, b: tf.TensorInfo): void {
+  if (!allFloat(a, b) || !tf.util.arraysEqual(a.shape, b.shape)) {
+    throw new Error(
+      `native ${kernel}: expects two float32 tensors of one shape, got ` +
+        `${a.dtype}[${a.shape}] and ${b.dtype}[${b.shape}]`,
+    );
+  }
+}
+
 /**
  * Kernel configs for `backendName` that replace the CPU backend's hot kernels; their outputs
  * take buffers from `buffers`, and their convolutions run on `conv` (whose precision the caller
@@ -249,12 +259,7 @@ export function nativeKernelConfigs(
     backendName,
     kernelFunc: ({ inputs, backend }) => {
       const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-      if (!allFloat(a, b) || !tf.util.arraysEqual(a.shape, b.shape)) {
-        throw new Error(
-          `native ${ADD_RELU}: expects two float32 tensors of one shape, got ` +
-            `${a.dtype}[${a.shape}] and ${b.dtype}[${b.shape}]`,
-        );
-      }
+      oneShape(ADD_RELU, a, b);
       const cpu = backend as MathBackendCPU;
       const [info, out] = output(cpu, [...a.shape]);
       const [av, bv] = [values(cpu, a), values(cpu, b)];
@@ -272,12 +277,7 @@ export function nativeKernelConfigs(
     backendName,
     kernelFunc: ({ inputs, backend }) => {
       const { dy, y } = inputs as { dy: tf.TensorInfo; y: tf.TensorInfo };
-      if (!allFloat(dy, y) || !tf.util.arraysEqual(dy.shape, y.shape)) {
-        throw new Error(
-          `native ${RELU_GRAD_FROM_OUTPUT}: expects two float32 tensors of one shape, got ` +
-            `${dy.dtype}[${dy.shape}] and ${y.dtype}[${y.shape}]`,
-        );
-      }
+      oneShape(RELU_GRAD_FROM_OUTPUT, dy, y);
       const cpu = backend as MathBackendCPU;
       const [info, out] = output(cpu, [...dy.shape]);
       elementwise.reluGradFromOutput(values(cpu, y), values(cpu, dy), out);
@@ -461,12 +461,7 @@ export function nativeKernelConfigs(
     kernelFunc: ({ inputs, backend, attrs }) => {
       const { moving, value } = inputs as Record<string, tf.TensorInfo>;
       const { momentum } = attrs as unknown as { momentum: number };
-      if (!allFloat(moving, value) || !tf.util.arraysEqual(moving.shape, value.shape)) {
-        throw new Error(
-          `native ${MOVING_AVERAGE}: expects two float32 tensors of one shape, got ` +
-            `${moving.dtype}[${moving.shape}] and ${value.dtype}[${value.shape}]`,
-        );
-      }
+      oneShape(MOVING_AVERAGE, moving, value);
       const cpu = backend as MathBackendCPU;
       const [info, out] = output(cpu, [...moving.shape]);
       const [m, v] = [values(cpu, moving), values(cpu, value)];
