@@ -72,16 +72,17 @@ export function unitStride(g: ConvGeometry): UnitStride | null {
   return {
     geometry,
     length: g.batch * g.outHeight * g.outWidth * c,
+    // Copied by index: a subarray view per pixel cost more than the copy at these channel counts.
     gather(x, dense) {
       eachPixel((src, dst) => {
         if (src < 0) dense.fill(0, dst, dst + c);
-        else dense.set(x.subarray(src, src + c), dst);
+        else for (let k = 0; k < c; k++) dense[dst + k] = x[src + k];
       });
     },
     scatter(dense, dx) {
       dx.fill(0);
       eachPixel((src, dst) => {
-        if (src >= 0) dx.set(dense.subarray(dst, dst + c), src);
+        if (src >= 0) for (let k = 0; k < c; k++) dx[src + k] = dense[dst + k];
       });
     },
   };
