@@ -21,6 +21,8 @@ import "../../src/train/gradients.ts";
 import { random, relative } from "./values.ts";
 import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { dispatchRaw } from "../../src/backend/webgpu/raw_dispatch.ts";
+import { type ConvGemm, WEBGPU_GEMM_ENV } from "../../src/backend/webgpu/limits.ts";
+import { directCovers } from "../../src/backend/webgpu/conv_direct.ts";
 
 tf.env().set("IS_NODE", false);
 const adapter = await findAdapter();
@@ -48,6 +50,18 @@ async function agree(what: string, f: () => tf.Tensor[]): Promise<void> {
   });
 }
 
+/** Runs `f` with the convolution GEMM family forced to `gemm`. */
+async function withGemm<T>(gemm: ConvGemm, f: () => Promise<T>): Promise<T> {
+  const before = Deno.env.get(WEBGPU_GEMM_ENV);
+  Deno.env.set(WEBGPU_GEMM_ENV, gemm);
+  try {
+    return await f();
+  } finally {
+    if (before === undefined) Deno.env.delete(WEBGPU_GEMM_ENV);
+    else Deno.env.set(WEBGPU_GEMM_ENV, before);
+  }
+}
+
 interface ConvCase {
   name: string;
   x: [number, number, number, number];
@@ -66,34 +80,57 @@ const CONV_CASES: ConvCase[] = [
   { name: "2×2 head", x: [3, 2, 2, 11], k: 2, outChannels: 17, stride: 1, pad: 0 },
   // Long enough a reduction that the weight gradient splits it into partial products.
   { name: "3×3, split reduction", x: [5, 16, 16, 18], k: 3, outChannels: 35, stride: 1, pad: 1 },
+  // Channels in whole quads, which the direct GEMMs take: the cases above again for them.
+  { name: "7×7/2, quads", x: [3, 17, 17, 4], k: 7, outChannels: 8, stride: 2, pad: 3 },
+  { name: "3×3 stride 1, quads", x: [3, 9, 9, 8], k: 3, outChannels: 12, stride: 1, pad: 1 },
+  { name: "3×3 stride 2, quads", x: [3, 9, 10, 4], k: 3, outChannels: 20, stride: 2, pad: 1 },
+  { name: "1×1 stride 1, quads", x: [3, 8, 7, 12], k: 1, outChannels: 4, stride: 1, pad: 0 },
+  { name: "1×1 stride 2, quads", x: [3, 9, 9, 16], k: 1, outChannels: 36, stride: 2, pad: 0 },
+  { name: "2×2 head, quads", x: [3, 2, 2, 28], k: 2, outChannels: 12, stride: 1, pad: 0 },
+  { name: "3×3, split, quads", x: [5, 16, 16, 20], k: 3, outChannels: 40, stride: 1, pad: 1 },
 ];
 
+/** The GEMM families a case runs under: the direct one only takes channels in whole quads. */
+function families(c: ConvCase): ConvGemm[] {
+  const info = tf.backend_util.computeConv2DInfo(
+    c.x,
+    [c.k, c.k, c.x[3], c.outChannels],
+    c.stride,
+    1,
+    c.pad,
+  );
+  return directCovers(info) ? ["direct"] : ["tiled"];
+}
+
 for (const c of CONV_CASES) {
-  Deno.test({
-    name: `convolution forward and gradients equal the cpu backend: ${c.name}`,
-    ignore,
-    fn: async () => {
-      const filter: [number, number, number, number] = [c.k, c.k, c.x[3], c.outChannels];
-      const x = random(c.x.reduce((a, b) => a * b), 1);
-      const w = random(filter.reduce((a, b) => a * b), 2);
-      const pad = c.pad === 0 ? "valid" : [[0, 0], [c.pad, c.pad], [c.pad, c.pad], [0, 0]] as [
-        [number, number],
-        [number, number],
-        [number, number],
-        [number, number],
-      ];
-      await agree(c.name, () => {
-        const xt = tf.tensor4d(x, c.x);
-        const wt = tf.tensor4d(w, filter);
-        const y = tf.conv2d(xt, wt, c.stride, pad);
-        const dy = tf.tensor(random(y.size, 3), y.shape);
-        const grad = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
-          tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, pad), dy))
-        );
-        return [tf.conv2d(xt, wt, c.stride, pad), ...grad([xt, wt])];
-      });
-    },
-  });
+  for (const gemm of families(c)) {
+    Deno.test({
+      name: `convolution forward and gradients (${gemm}) equal the cpu backend: ${c.name}`,
+      ignore,
+      fn: () =>
+        withGemm(gemm, async () => {
+          const filter: [number, number, number, number] = [c.k, c.k, c.x[3], c.outChannels];
+          const x = random(c.x.reduce((a, b) => a * b), 1);
+          const w = random(filter.reduce((a, b) => a * b), 2);
+          const pad = c.pad === 0 ? "valid" : [[0, 0], [c.pad, c.pad], [c.pad, c.pad], [0, 0]] as [
+            [number, number],
+            [number, number],
+            [number, number],
+            [number, number],
+          ];
+          await agree(c.name, () => {
+            const xt = tf.tensor4d(x, c.x);
+            const wt = tf.tensor4d(w, filter);
+            const y = tf.conv2d(xt, wt, c.stride, pad);
+            const dy = tf.tensor(random(y.size, 3), y.shape);
+            const grad = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+              tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, pad), dy))
+            );
+            return [tf.conv2d(xt, wt, c.stride, pad), ...grad([xt, wt])];
+          });
+        }),
+    });
+  }
 }
 
 Deno.test({
@@ -268,21 +305,25 @@ async function fourSteps(backend: string): Promise<{ losses: number[]; params: F
   return { losses, params };
 }
 
-Deno.test({
-  name: "four full-batch training steps on webgpu with our kernels match cpu within 1e-4",
-  ignore,
-  fn: async () => {
-    const cpu = await fourSteps("cpu");
-    await startWebGPU();
-    useWebGPUKernels("ours");
-    const gpu = await fourSteps("webgpu");
-    cpu.losses.forEach((l, i) => {
-      const rel = Math.abs(gpu.losses[i] - l) / Math.abs(l);
-      assert.ok(rel <= TOLERANCE, `loss of step ${i + 1}: ${gpu.losses[i]} vs ${l} (${rel})`);
-    });
-    cpu.params.forEach((p, i) => {
-      const rel = relative(p, gpu.params[i]);
-      assert.ok(rel <= TOLERANCE, `parameter ${i}: relative error ${rel}`);
-    });
-  },
-});
+for (const gemm of ["tiled", "direct"] as const) {
+  Deno.test({
+    name:
+      `four full-batch training steps on webgpu with our kernels (${gemm}) match cpu within 1e-4`,
+    ignore,
+    fn: () =>
+      withGemm(gemm, async () => {
+        const cpu = await fourSteps("cpu");
+        await startWebGPU();
+        useWebGPUKernels("ours");
+        const gpu = await fourSteps("webgpu");
+        cpu.losses.forEach((l, i) => {
+          const rel = Math.abs(gpu.losses[i] - l) / Math.abs(l);
+          assert.ok(rel <= TOLERANCE, `loss of step ${i + 1}: ${gpu.losses[i]} vs ${l} (${rel})`);
+        });
+        cpu.params.forEach((p, i) => {
+          const rel = relative(p, gpu.params[i]);
+          assert.ok(rel <= TOLERANCE, `parameter ${i}: relative error ${rel}`);
+        });
+      }),
+  });
+}

@@ -55,3 +55,23 @@ export function deviceLimits(backend: WebGPUBackend): GemmLimits {
     maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
   };
 }
+
+/** Environment variable forcing the convolution GEMM family: `tiled` or `direct`. */
+export const WEBGPU_GEMM_ENV = "DENO_TRAINER_WEBGPU_GEMM";
+
+/** The convolution GEMM families: workgroup-memory tiles, or registers only. */
+export type ConvGemm = "tiled" | "direct";
+
+/**
+ * The convolution GEMM family for `backend`'s adapter: `direct` (no workgroup memory or
+ * barriers, see `conv_direct.ts`) on a CPU adapter, which WebGPU reports as a fallback adapter
+ * (llvmpipe, SwiftShader, WARP), `tiled` on a GPU; {@linkcode WEBGPU_GEMM_ENV} overrides it.
+ */
+export function convGemm(backend: WebGPUBackend): ConvGemm {
+  const forced = Deno.env.get(WEBGPU_GEMM_ENV);
+  if (forced === "tiled" || forced === "direct") return forced;
+  if (forced) {
+    throw new Error(`${WEBGPU_GEMM_ENV}="${forced}": choose tiled or direct`);
+  }
+  return backend.device.adapterInfo?.isFallbackAdapter === true ? "direct" : "tiled";
+}
