@@ -133,82 +133,87 @@ for (const c of CONV_CASES) {
   }
 }
 
-Deno.test({
-  name: "fused BatchNorm training forward and backward equal the plain ops on cpu",
-  ignore,
-  fn: async () => {
-    const shape: [number, number, number, number] = [3, 5, 7, 13];
-    const x = random(3 * 5 * 7 * 13, 4).map((v, i) => 3 * v + (i % 13) * 0.5);
-    const scale = random(13, 5);
-    const offset = random(13, 6);
-    const dy = random(x.length, 7);
-    await agree("batch norm", () => {
-      const xt = tf.tensor4d(x, shape);
-      const s = tf.tensor1d(scale);
-      const o = tf.tensor1d(offset);
-      const fused = tf.getKernel(BATCH_NORM_TRAINING, tf.getBackend()) !== undefined;
-      const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => {
-        if (fused) {
-          const [y] = tf.engine().runKernel(
-            BATCH_NORM_TRAINING,
-            { x: a, scale: b, offset: c },
-            { varianceEpsilon: 1e-5 },
-          ) as tf.Tensor[];
+// 13 channels one at a time; 36 as nine quads of vec4 accesses, more than one workgroup takes.
+for (const channels of [13, 36]) {
+  Deno.test({
+    name:
+      `fused BatchNorm training forward and backward equal the plain ops on cpu: ${channels} channels`,
+    ignore,
+    fn: async () => {
+      const shape: [number, number, number, number] = [3, 5, 7, channels];
+      const x = random(3 * 5 * 7 * channels, 4).map((v, i) => 3 * v + (i % channels) * 0.5);
+      const scale = random(channels, 5);
+      const offset = random(channels, 6);
+      const dy = random(x.length, 7);
+      await agree(`batch norm, ${channels} channels`, () => {
+        const xt = tf.tensor4d(x, shape);
+        const s = tf.tensor1d(scale);
+        const o = tf.tensor1d(offset);
+        const fused = tf.getKernel(BATCH_NORM_TRAINING, tf.getBackend()) !== undefined;
+        const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => {
+          if (fused) {
+            const [y] = tf.engine().runKernel(
+              BATCH_NORM_TRAINING,
+              { x: a, scale: b, offset: c },
+              { varianceEpsilon: 1e-5 },
+            ) as tf.Tensor[];
+            return tf.sum(tf.mul(y, tf.tensor(dy, shape)));
+          }
+          const { mean, variance } = tf.moments(a, [0, 1, 2]);
+          const y = tf.batchNorm(a, mean, variance, c as tf.Tensor1D, b as tf.Tensor1D, 1e-5);
           return tf.sum(tf.mul(y, tf.tensor(dy, shape)));
-        }
-        const { mean, variance } = tf.moments(a, [0, 1, 2]);
-        const y = tf.batchNorm(a, mean, variance, c as tf.Tensor1D, b as tf.Tensor1D, 1e-5);
-        return tf.sum(tf.mul(y, tf.tensor(dy, shape)));
-      };
-      const stats = fused
-        ? (tf.engine().runKernel(BATCH_NORM_TRAINING, { x: xt, scale: s, offset: o }, {
-          varianceEpsilon: 1e-5,
-        }) as tf.Tensor[])
-        : (() => {
-          const m = tf.moments(xt, [0, 1, 2]);
-          return [
-            tf.batchNorm(xt, m.mean, m.variance, o, s, 1e-5),
-            m.mean,
-            m.variance,
-          ];
-        })();
-      return [...stats, ...tf.grads(f)([xt, s, o])];
-    });
-  },
-});
+        };
+        const stats = fused
+          ? (tf.engine().runKernel(BATCH_NORM_TRAINING, { x: xt, scale: s, offset: o }, {
+            varianceEpsilon: 1e-5,
+          }) as tf.Tensor[])
+          : (() => {
+            const m = tf.moments(xt, [0, 1, 2]);
+            return [
+              tf.batchNorm(xt, m.mean, m.variance, o, s, 1e-5),
+              m.mean,
+              m.variance,
+            ];
+          })();
+        return [...stats, ...tf.grads(f)([xt, s, o])];
+      });
+    },
+  });
 
-Deno.test({
-  name: "fused BatchNorm+ReLU training forward and backward equal the plain ops on cpu",
-  ignore,
-  fn: async () => {
-    const shape: [number, number, number, number] = [3, 5, 7, 13];
-    const x = random(3 * 5 * 7 * 13, 14).map((v, i) => 3 * v + (i % 13) * 0.5);
-    const scale = random(13, 15);
-    const offset = random(13, 16);
-    const dy = random(x.length, 17);
-    await agree("batch norm + relu", () => {
-      const fused = tf.getKernel(BATCH_NORM_RELU_TRAINING, tf.getBackend()) !== undefined;
-      const forward = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor): tf.Tensor[] => {
-        if (fused) {
-          return tf.engine().runKernel(
-            BATCH_NORM_RELU_TRAINING,
-            { x: a, scale: b, offset: c },
-            { varianceEpsilon: 1e-5 },
-          ) as tf.Tensor[];
-        }
-        const { mean, variance } = tf.moments(a, [0, 1, 2]);
-        const y = tf.batchNorm(a, mean, variance, c as tf.Tensor1D, b as tf.Tensor1D, 1e-5);
-        return [tf.relu(y), mean, variance];
-      };
-      const loss = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
-        tf.sum(tf.mul(forward(a, b, c)[0], tf.tensor(dy, shape)));
-      const args = [tf.tensor4d(x, shape), tf.tensor1d(scale), tf.tensor1d(offset)];
-      const outputs = forward(args[0], args[1], args[2]);
-      const zeros = tf.sum(tf.cast(tf.equal(outputs[0], 0), "float32"));
-      return [...outputs, ...tf.grads(loss)(args), zeros];
-    });
-  },
-});
+  Deno.test({
+    name:
+      `fused BatchNorm+ReLU training forward and backward equal the plain ops on cpu: ${channels} channels`,
+    ignore,
+    fn: async () => {
+      const shape: [number, number, number, number] = [3, 5, 7, channels];
+      const x = random(3 * 5 * 7 * channels, 14).map((v, i) => 3 * v + (i % channels) * 0.5);
+      const scale = random(channels, 15);
+      const offset = random(channels, 16);
+      const dy = random(x.length, 17);
+      await agree(`batch norm + relu, ${channels} channels`, () => {
+        const fused = tf.getKernel(BATCH_NORM_RELU_TRAINING, tf.getBackend()) !== undefined;
+        const forward = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor): tf.Tensor[] => {
+          if (fused) {
+            return tf.engine().runKernel(
+              BATCH_NORM_RELU_TRAINING,
+              { x: a, scale: b, offset: c },
+              { varianceEpsilon: 1e-5 },
+            ) as tf.Tensor[];
+          }
+          const { mean, variance } = tf.moments(a, [0, 1, 2]);
+          const y = tf.batchNorm(a, mean, variance, c as tf.Tensor1D, b as tf.Tensor1D, 1e-5);
+          return [tf.relu(y), mean, variance];
+        };
+        const loss = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+          tf.sum(tf.mul(forward(a, b, c)[0], tf.tensor(dy, shape)));
+        const args = [tf.tensor4d(x, shape), tf.tensor1d(scale), tf.tensor1d(offset)];
+        const outputs = forward(args[0], args[1], args[2]);
+        const zeros = tf.sum(tf.cast(tf.equal(outputs[0], 0), "float32"));
+        return [...outputs, ...tf.grads(loss)(args), zeros];
+      });
+    },
+  });
+}
 
 Deno.test({
   name: "the fused momentum-SGD update equals the op sequence on cpu",
