@@ -88,18 +88,41 @@ const CONV_CASES: ConvCase[] = [
   { name: "1×1 stride 2, quads", x: [3, 9, 9, 16], k: 1, outChannels: 36, stride: 2, pad: 0 },
   { name: "2×2 head, quads", x: [3, 2, 2, 28], k: 2, outChannels: 12, stride: 1, pad: 0 },
   { name: "3×3, split, quads", x: [5, 16, 16, 20], k: 3, outChannels: 40, stride: 1, pad: 1 },
+  // Input channels one at a time (an RGB or grey stem) into output channels in quads.
+  { name: "7×7/2 RGB stem, quads out", x: [3, 17, 17, 3], k: 7, outChannels: 8, stride: 2, pad: 3 },
+  { name: "3×3 grey stem, quads out", x: [3, 12, 11, 1], k: 3, outChannels: 4, stride: 1, pad: 1 },
 ];
 
-/** The GEMM families a case runs under: the direct one only takes channels in whole quads. */
-function families(c: ConvCase): ConvGemm[] {
-  const info = tf.backend_util.computeConv2DInfo(
+function infoOf(c: ConvCase): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computeConv2DInfo(
     c.x,
     [c.k, c.k, c.x[3], c.outChannels],
     c.stride,
     1,
     c.pad,
   );
-  return directCovers(info) ? ["direct"] : ["tiled"];
+}
+
+/** The GEMM families a case runs under: the direct one needs output channels in quads. */
+function families(c: ConvCase): ConvGemm[] {
+  return directCovers(infoOf(c), "forward") ? ["direct"] : ["tiled"];
+}
+
+/** `f`'s result and the shader keys of the programs it ran on webgpu. */
+async function programsOf<T>(f: () => Promise<T>): Promise<[T, string[]]> {
+  await startWebGPU();
+  const backend = tf.findBackend("webgpu") as WebGPUBackend;
+  const run = backend.runWebGPUProgram;
+  const keys: string[] = [];
+  backend.runWebGPUProgram = function (program, ...rest) {
+    keys.push(program.shaderKey);
+    return run.call(this, program, ...rest);
+  };
+  try {
+    return [await f(), keys];
+  } finally {
+    backend.runWebGPUProgram = run;
+  }
 }
 
 for (const c of CONV_CASES) {
@@ -118,16 +141,31 @@ for (const c of CONV_CASES) {
             [number, number],
             [number, number],
           ];
-          await agree(c.name, () => {
-            const xt = tf.tensor4d(x, c.x);
-            const wt = tf.tensor4d(w, filter);
-            const y = tf.conv2d(xt, wt, c.stride, pad);
-            const dy = tf.tensor(random(y.size, 3), y.shape);
-            const grad = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
-              tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, pad), dy))
-            );
-            return [tf.conv2d(xt, wt, c.stride, pad), ...grad([xt, wt])];
-          });
+          const [, keys] = await programsOf(() =>
+            agree(c.name, () => {
+              const xt = tf.tensor4d(x, c.x);
+              const wt = tf.tensor4d(w, filter);
+              const y = tf.conv2d(xt, wt, c.stride, pad);
+              const dy = tf.tensor(random(y.size, 3), y.shape);
+              const grad = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+                tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, pad), dy))
+              );
+              return [tf.conv2d(xt, wt, c.stride, pad), ...grad([xt, wt])];
+            })
+          );
+          // The direct programs ran where they serve the case, the tiled ones elsewhere.
+          const info = infoOf(c);
+          for (
+            const [pass, name] of [
+              ["forward", "Conv2D"],
+              ["filter", "Conv2DDerFilter"],
+              ["input", "Conv2DDerInput"],
+            ] as const
+          ) {
+            const direct = gemm === "direct" && directCovers(info, pass);
+            const want = direct ? `ourDirect${name}_` : `our${name}_`;
+            assert.ok(keys.some((k) => k.startsWith(want)), `${want} did not run: ${keys}`);
+          }
         }),
     });
   }

@@ -68,9 +68,17 @@ export function directTiles(
   return { g, rm, rn: columns };
 }
 
-/** Whether the direct kernels serve `info`: channels in whole quads. */
-export function directCovers(info: Conv2DInfo): boolean {
-  return info.inChannels % 4 === 0 && info.outChannels % 4 === 0;
+/** The three convolution GEMMs. */
+export type ConvPass = "forward" | "filter" | "input";
+
+/**
+ * Whether the direct kernel of `pass` serves `info`: the columns (output channels, or for the
+ * input gradient input channels) and what is read four at a time come in whole quads. The
+ * forward pass and weight gradient read input channels one at a time where they do not (an
+ * RGB or grey stem).
+ */
+export function directCovers(info: Conv2DInfo, pass: ConvPass): boolean {
+  return info.outChannels % 4 === 0 && (pass !== "input" || info.inChannels % 4 === 0);
 }
 
 const GEOMETRY = ["CI", "CO", "KH", "KW", "IH", "IW", "OH", "OW", "SH", "SW", "PT", "PL"];
@@ -149,14 +157,15 @@ class DirectProgram implements WebGPUProgram {
     grid: [number, number, number],
     values: Record<string, number>,
     code: string,
+    components = variableNames.map(() => 4),
   ) {
     this.variableNames = variableNames;
-    this.variableComponents = variableNames.map(() => 4);
+    this.variableComponents = components;
     this.outputShape = outputShape;
     this.workgroupSize = [tiles.g, 1, 1];
     this.dispatchLayout = { x: [0], y: [1] };
     this.dispatch = grid;
-    this.shaderKey = `${name}_g${tiles.g}m${tiles.rm}n${tiles.rn}`;
+    this.shaderKey = `${name}_g${tiles.g}m${tiles.rm}n${tiles.rn}_${components.join("")}`;
     this.#code = code;
     this.#values = Object.values(values);
     this.uniforms = Object.keys(values).map((u) => `${u} : i32,`).join(" ");
@@ -199,21 +208,9 @@ export function directConvForward(
 ): tf.TensorInfo {
   const t = directForwardTiles(backend, info);
   const count = info.batchSize * info.outHeight * info.outWidth;
-  const code = `
-fn main() {${prologue(t, "uniforms.rows", "CO4")}
-  ${each(t, (r, j) => `var acc${r}_${j} = vec4<f32>(0.0);`, " ")}
-  ${
-    rows(t, (r) =>
-      `let ow${r} = m${r} % OW; let oh${r} = (m${r} / OW) % OH; let xb${r} = m${r} / (OW * OH) * IH;`)
-  }
-  for (var kh = 0; kh < KH; kh = kh + 1) {
-    for (var kw = 0; kw < KW; kw = kw + 1) {
-      ${
-    rows(t, (r) =>
-      `let ih${r} = oh${r} * SH - PT + kh; let iw${r} = ow${r} * SW - PL + kw;
-      let v${r} = ok${r} && ih${r} >= 0 && ih${r} < IH && iw${r} >= 0 && iw${r} < IW;
-      let p${r} = select(0, ((xb${r} + ih${r}) * IW + iw${r}) * CI4, v${r});`, "\n      ")
-  }
+  // Input channels four at a time where they come in quads, else one at a time.
+  const quad = info.inChannels % 4 === 0;
+  const quadChannels = `
       let wb = (kh * KW + kw) * CI;
       for (var c4 = 0; c4 < CI4; c4 = c4 + 1) {
         ${rows(t, (r) => `let a${r} = select(vec4<f32>(0.0), x[p${r} + c4], v${r});`, "\n        ")}
@@ -229,6 +226,36 @@ fn main() {${prologue(t, "uniforms.rows", "CO4")}
         }`
     ).join("\n        ")
   }
+`;
+  const singleChannels = `
+      let wb = (kh * KW + kw) * CI;
+      for (var ci = 0; ci < CI; ci = ci + 1) {
+        ${rows(t, (r) => `let a${r} = select(0.0, x[p${r} + ci], v${r});`, "\n        ")}
+        let k0 = (wb + ci) * CO4;
+        ${quads(t, (j) => `let b${j} = W[k0 + c${j}];`, " ")}
+        ${
+    each(t, (r, j) => `acc${r}_${j} = fma(vec4<f32>(a${r}), b${j}, acc${r}_${j});`, "\n        ")
+  }`;
+  const code = `
+fn main() {${prologue(t, "uniforms.rows", "CO4")}
+  ${each(t, (r, j) => `var acc${r}_${j} = vec4<f32>(0.0);`, " ")}
+  ${
+    rows(t, (r) =>
+      `let ow${r} = m${r} % OW; let oh${r} = (m${r} / OW) % OH; let xb${r} = m${r} / (OW * OH) * IH;`)
+  }
+  for (var kh = 0; kh < KH; kh = kh + 1) {
+    for (var kw = 0; kw < KW; kw = kw + 1) {
+      ${
+    rows(
+      t,
+      (r) =>
+        `let ih${r} = oh${r} * SH - PT + kh; let iw${r} = ow${r} * SW - PL + kw;
+      let v${r} = ok${r} && ih${r} >= 0 && ih${r} < IH && iw${r} >= 0 && iw${r} < IW;
+      let p${r} = select(0, ((xb${r} + ih${r}) * IW + iw${r}) * ${quad ? "CI4" : "CI"}, v${r});`,
+      "\n      ",
+    )
+  }
+${quad ? quadChannels : singleChannels}
       }
     }
   }
@@ -245,17 +272,22 @@ fn main() {${prologue(t, "uniforms.rows", "CO4")}
     [Math.ceil(count / (t.g * t.rm)), Math.ceil(info.outChannels / t.rn), 1],
     { ...geometry(info), rows: count },
     code,
+    [quad ? 4 : 1, 4],
   );
   return run(backend, program, [x, w]);
 }
 
-/** The weight gradient's tiles: rows are quads of (filter tap, input channel). */
+/**
+ * The weight gradient's tiles: rows are (filter tap, input channel), taken four at a time where
+ * the input channels come in quads (one quad per invocation), else one at a time (four each).
+ */
 export function directFilterTiles(backend: WebGPUBackend, info: Conv2DInfo): DirectTiles {
+  const quad = info.inChannels % 4 === 0;
   return directTiles(
-    info.filterHeight * info.filterWidth * info.inChannels / 4,
+    info.filterHeight * info.filterWidth * info.inChannels / (quad ? 4 : 1),
     info.outChannels,
     linearGroup(backend),
-    1,
+    quad ? 1 : 4,
     16,
   );
 }
@@ -309,21 +341,28 @@ export function directConvFilterGradient(
   const m = info.filterHeight * info.filterWidth * info.inChannels;
   const n = info.outChannels;
   const lines = info.batchSize * info.outHeight;
-  const groups = Math.ceil(m / 4 / (t.g * t.rm)) * Math.ceil(n / t.rn);
+  // Rows (of the gradient) per unit an invocation reads: a quad of input channels, or one.
+  const quad = info.inChannels % 4 === 0;
+  const units = quad ? m / 4 : m;
+  const groups = Math.ceil(units / (t.g * t.rm)) * Math.ceil(n / t.rn);
   const splits = Math.max(
     1,
     Math.min(Math.ceil(TARGET_WORKGROUPS / groups), Math.floor(lines / MIN_LINES)),
   );
   const chunk = Math.ceil(lines / splits);
   const used = Math.ceil(lines / chunk);
-  const e4 = range(4);
+  const sub = quad ? range(4) : [0];
+  const U = quad ? "CI4" : "CI";
+  const acc = (r: number, e: number, j: number) => quad ? `acc${r}_${e}_${j}` : `acc${r}_${j}`;
+  const a = (r: number, e: number) => quad ? `a${r}[${e}]` : `a${r}`;
+  const row = (r: number, e: number) => quad ? `4 * m${r} + ${e}` : `m${r}`;
   const code = `
-fn main() {${prologue(t, "KH * KW * CI4", "CO4")}
+fn main() {${prologue(t, `KH * KW * ${U}`, "CO4")}
   let z = i32(workgroupId.z);
-  ${each(t, (r, j) => e4.map((e) => `var acc${r}_${e}_${j} = vec4<f32>(0.0);`).join(" "))}
+  ${each(t, (r, j) => sub.map((e) => `var ${acc(r, e, j)} = vec4<f32>(0.0);`).join(" "))}
   ${
     rows(t, (r) =>
-      `let ci${r} = m${r} % CI4; let kh${r} = m${r} / CI4 / KW; let kw${r} = (m${r} / CI4) % KW;`)
+      `let ci${r} = m${r} % ${U}; let kh${r} = m${r} / ${U} / KW; let kw${r} = (m${r} / ${U}) % KW;`)
   }
   let lineEnd = min(uniforms.lines, (z + 1) * uniforms.chunk);
   for (var line = z * uniforms.chunk; line < lineEnd; line = line + 1) {
@@ -343,15 +382,17 @@ fn main() {${prologue(t, "KH * KW * CI4", "CO4")}
       (r) =>
         `let iw${r} = ow * SW - PL + kw${r};
       let v${r} = vh${r} && iw${r} >= 0 && iw${r} < IW;
-      let a${r} = select(vec4<f32>(0.0), x[select(0, (xr${r} + iw${r}) * CI4 + ci${r}, v${r})], v${r});`,
+      let a${r} = select(${
+          quad ? "vec4<f32>(0.0)" : "0.0"
+        }, x[select(0, (xr${r} + iw${r}) * ${U} + ci${r}, v${r})], v${r});`,
       "\n      ",
     )
   }
       ${quads(t, (j) => `let b${j} = dy[dr + ow * CO4 + c${j}];`, " ")}
       ${
     each(t, (r, j) =>
-      e4.map((e) =>
-        `acc${r}_${e}_${j} = fma(vec4<f32>(a${r}[${e}]), b${j}, acc${r}_${e}_${j});`
+      sub.map((e) =>
+        `${acc(r, e, j)} = fma(vec4<f32>(${a(r, e)}), b${j}, ${acc(r, e, j)});`
       )
         .join("\n      "), "\n      ")
   }
@@ -360,8 +401,8 @@ fn main() {${prologue(t, "KH * KW * CI4", "CO4")}
   ${
     each(t, (r, j) =>
       `if (ok${r} && q0 + ${j} < CO4) { ${
-        e4.map((e) =>
-          `result[(z * KH * KW * CI + 4 * m${r} + ${e}) * CO4 + q0 + ${j}] = acc${r}_${e}_${j};`
+        sub.map((e) =>
+          `result[(z * KH * KW * CI + ${row(r, e)}) * CO4 + q0 + ${j}] = ${acc(r, e, j)};`
         ).join(" ")
       } }`)
   }
@@ -372,9 +413,10 @@ fn main() {${prologue(t, "KH * KW * CI4", "CO4")}
     ["x", "dy"],
     [used, m * n],
     t,
-    [Math.ceil(m / 4 / (t.g * t.rm)), Math.ceil(n / t.rn), used],
+    [Math.ceil(units / (t.g * t.rm)), Math.ceil(n / t.rn), used],
     { ...geometry(info), lines, chunk },
     code,
+    [quad ? 4 : 1, 4],
   );
   const out = run(backend, program, [x, dy]);
   // One chunk: the partial product is the gradient, seen in its shape as Reshape would.

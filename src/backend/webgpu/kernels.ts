@@ -24,6 +24,7 @@ import {
 } from "./conv_backprop.ts";
 import { convForward, forwardRows, forwardTiles } from "./conv_forward.ts";
 import {
+  type ConvPass,
   directConvFilterGradient,
   directConvForward,
   directConvInputGradient,
@@ -76,8 +77,14 @@ function fits(backend: WebGPUBackend, groups: number): boolean {
 }
 
 /** Whether the direct (register-only) GEMMs serve `info` on `backend`, with `rows` of tiles. */
-function direct(backend: WebGPUBackend, info: Conv2DInfo, rows: number, perGroup: number): boolean {
-  return convGemm(backend) === "direct" && directCovers(info) &&
+function direct(
+  backend: WebGPUBackend,
+  info: Conv2DInfo,
+  pass: ConvPass,
+  rows: number,
+  perGroup: number,
+): boolean {
+  return convGemm(backend) === "direct" && directCovers(info, pass) &&
     fits(backend, Math.ceil(rows / perGroup));
 }
 
@@ -214,7 +221,7 @@ export function webgpuKernelConfigs(stock: StockKernel): tf.KernelConfig[] {
           return stockForward(args);
         }
         const t = directForwardTiles(backend, info);
-        if (direct(backend, info, forwardRows(info), t.g * t.rm)) {
+        if (direct(backend, info, "forward", forwardRows(info), t.g * t.rm)) {
           return directConvForward(backend, info, x, filter);
         }
         const tiles = forwardTiles(backend, info);
@@ -237,7 +244,7 @@ export function webgpuKernelConfigs(stock: StockKernel): tf.KernelConfig[] {
         if (!info || !float32(x, dy)) return stockFilter(args);
         const rows = info.filterHeight * info.filterWidth * info.inChannels;
         const t = directFilterTiles(backend, info);
-        if (direct(backend, info, rows / 4, t.g * t.rm)) {
+        if (direct(backend, info, "filter", rows, t.g * t.rm)) {
           return directConvFilterGradient(backend, info, x, dy);
         }
         const tiles = filterGradientTiles(backend, info);
@@ -261,7 +268,7 @@ export function webgpuKernelConfigs(stock: StockKernel): tf.KernelConfig[] {
         const rows = info.batchSize * Math.ceil(info.inHeight / info.strideHeight) *
           Math.ceil(info.inWidth / info.strideWidth);
         const t = directInputTiles(backend, info);
-        if (direct(backend, info, rows, t.g * t.rm)) {
+        if (direct(backend, info, "input", rows, t.g * t.rm)) {
           return directConvInputGradient(backend, info, dy, filter);
         }
         const tiles = inputGradientTiles(backend, info);
