@@ -21,8 +21,8 @@ import "../../src/train/gradients.ts";
 import { random, relative } from "./values.ts";
 import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { dispatchRaw } from "../../src/backend/webgpu/raw_dispatch.ts";
-import { type ConvGemm, WEBGPU_GEMM_ENV } from "../../src/backend/webgpu/limits.ts";
-import { directCovers } from "../../src/backend/webgpu/conv_direct.ts";
+import { chooseConvGemm, type ConvGemm, forceConvGemm } from "../../src/backend/webgpu/limits.ts";
+import { directConvInputGradient, directCovers } from "../../src/backend/webgpu/conv_direct.ts";
 
 tf.env().set("IS_NODE", false);
 const adapter = await findAdapter();
@@ -52,15 +52,24 @@ async function agree(what: string, f: () => tf.Tensor[]): Promise<void> {
 
 /** Runs `f` with the convolution GEMM family forced to `gemm`. */
 async function withGemm<T>(gemm: ConvGemm, f: () => Promise<T>): Promise<T> {
-  const before = Deno.env.get(WEBGPU_GEMM_ENV);
-  Deno.env.set(WEBGPU_GEMM_ENV, gemm);
+  forceConvGemm(gemm);
   try {
     return await f();
   } finally {
-    if (before === undefined) Deno.env.delete(WEBGPU_GEMM_ENV);
-    else Deno.env.set(WEBGPU_GEMM_ENV, before);
+    forceConvGemm(undefined);
   }
 }
+
+Deno.test("the convolution GEMM family: direct on a CPU adapter, tiled on a GPU, or as forced", () => {
+  assert.equal(chooseConvGemm(undefined, true), "direct");
+  assert.equal(chooseConvGemm(undefined, false), "tiled");
+  assert.equal(chooseConvGemm("tiled", true), "tiled");
+  assert.equal(chooseConvGemm("direct", false), "direct");
+  assert.throws(
+    () => chooseConvGemm("fast", true),
+    /DENO_TRAINER_WEBGPU_GEMM="fast": choose tiled or direct/,
+  );
+});
 
 interface ConvCase {
   name: string;
@@ -170,6 +179,21 @@ for (const c of CONV_CASES) {
     });
   }
 }
+
+Deno.test({
+  name: "the direct input gradient refuses input channels that are not in quads",
+  ignore,
+  fn: async () => {
+    await startWebGPU();
+    const info = tf.backend_util.computeConv2DInfo([1, 5, 5, 3], [3, 3, 3, 8], 1, 1, 1);
+    const [dy, w] = [tf.zeros(info.outShape), tf.zeros([3, 3, 3, 8])];
+    assert.throws(
+      () => directConvInputGradient(tf.backend() as WebGPUBackend, info, dy, w),
+      /direct convolution \(input\): needs channels in quads, got 3 → 8/,
+    );
+    tf.dispose([dy, w]);
+  },
+});
 
 // 13 channels one at a time; 36 as nine quads of vec4 accesses, more than one workgroup takes.
 for (const channels of [13, 36]) {

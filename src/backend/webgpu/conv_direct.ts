@@ -6,7 +6,9 @@
  * rows of the output (lanes along rows, `G` apart, so neighbouring lanes read neighbouring
  * pixels) and the workgroup's `RN` columns, accumulated in registers. Every lane of a workgroup
  * reads the same filter (or output-gradient) element at each step, and the reduction runs as
- * nested loops over taps and channels, so the inner loop divides by nothing.
+ * nested loops over taps and channels, so the inner loop divides by nothing. Bindings are read
+ * as `vec4<f32>` where channels come in quads: llvmpipe loads from a storage buffer one lane at a
+ * time in a loop, so a load of four floats costs about what a load of one does.
  *
  * The geometry is read from uniforms, not baked in, so one pipeline per kind and tile serves
  * every layer: each pipeline costs seconds to compile on llvmpipe.
@@ -18,9 +20,9 @@
  * import { startWebGPU } from "../webgpu.ts";
  * import { directConvForward } from "./conv_direct.ts";
  * await startWebGPU();
- * const info = tf.backend_util.computeConv2DInfo([1, 5, 5, 3], [3, 3, 3, 2], 1, 1, 1);
+ * const info = tf.backend_util.computeConv2DInfo([1, 5, 5, 3], [3, 3, 3, 8], 1, 1, 1);
  * const y = directConvForward(tf.backend() as WebGPUBackend, info, tf.ones([1, 5, 5, 3]),
- *   tf.ones([3, 3, 3, 2]));
+ *   tf.ones([3, 3, 3, 8]));
  * ```
  *
  * @module
@@ -135,7 +137,10 @@ function prologue(t: DirectTiles, count: string, nq: string): string {
   ${rows(t, (r) => `let m${r} = mFirst + ${r * t.g}; let ok${r} = m${r} < ${count};`)}`;
 }
 
-/** A direct GEMM program under TensorFlow.js's program header, all bindings of `vec4<f32>`. */
+/**
+ * A direct GEMM program under TensorFlow.js's program header; its bindings are `vec4<f32>` but
+ * where `components` says 1.
+ */
 class DirectProgram implements WebGPUProgram {
   outputShape: number[];
   shaderKey: string;
@@ -188,6 +193,16 @@ function run(
   return backend.runWebGPUProgram(program, inputs, "float32", program.uniformData());
 }
 
+/** Throws where `pass` of `info` is not for these kernels (a quad read past a channel's end). */
+function check(info: Conv2DInfo, pass: ConvPass): void {
+  if (!directCovers(info, pass)) {
+    throw new Error(
+      `webgpu direct convolution (${pass}): needs channels in quads, got ${info.inChannels} → ` +
+        `${info.outChannels}`,
+    );
+  }
+}
+
 /** The forward kernel's tiles: rows are output pixels, columns output channels. */
 export function directForwardTiles(backend: WebGPUBackend, info: Conv2DInfo): DirectTiles {
   return directTiles(
@@ -206,6 +221,7 @@ export function directConvForward(
   x: tf.TensorInfo,
   w: tf.TensorInfo,
 ): tf.TensorInfo {
+  check(info, "forward");
   const t = directForwardTiles(backend, info);
   const count = info.batchSize * info.outHeight * info.outWidth;
   // Input channels four at a time where they come in quads, else one at a time.
@@ -337,6 +353,7 @@ export function directConvFilterGradient(
   x: tf.TensorInfo,
   dy: tf.TensorInfo,
 ): tf.TensorInfo {
+  check(info, "filter");
   const t = directFilterTiles(backend, info);
   const m = info.filterHeight * info.filterWidth * info.inChannels;
   const n = info.outChannels;
@@ -455,6 +472,7 @@ export function directConvInputGradient(
   dy: tf.TensorInfo,
   w: tf.TensorInfo,
 ): tf.TensorInfo {
+  check(info, "input");
   const t = directInputTiles(backend, info);
   const count = info.batchSize * Math.ceil(info.inHeight / info.strideHeight) *
     Math.ceil(info.inWidth / info.strideWidth);
