@@ -1,8 +1,10 @@
 /**
  * Our WGSL training kernels over TensorFlow.js's `webgpu` backend, switched on or off as a
- * whole: `ours` registers them in place of the stock kernels (the convolution gradients as tiled
- * implicit GEMMs, fused BatchNorm training forward and backward, the momentum-SGD update), `stock` puts TensorFlow.js's own kernels back, so a user can rule ours out
- * and a benchmark can compare both. Model code does not change.
+ * whole: `ours` registers them in place of the stock kernels (the convolution and its gradients
+ * as implicit GEMMs, tiled in workgroup memory on a GPU and register-only on a CPU adapter, fused
+ * BatchNorm training forward and backward, the momentum-SGD update), `stock` puts TensorFlow.js's
+ * own kernels back, so a user can rule ours out and a benchmark can compare both. Model code does
+ * not change.
  *
  * @example
  * ```ts

@@ -34,6 +34,19 @@ import { dispatchRaw, type RawBinding } from "./raw_dispatch.ts";
 /** Neighbouring channels one reduction workgroup takes (a CPU adapter's vector width). */
 const CHANNEL_LANES = 8;
 
+/**
+ * The WGSL type one invocation handles per channel access: four neighbouring channels where
+ * the channels come in whole quads (a quarter of the accesses, each four floats wide).
+ */
+function laneType(channels: number): "f32" | "vec4<f32>" {
+  return channels % 4 === 0 ? "vec4<f32>" : "f32";
+}
+
+/** Channels (or channel quads) one access of `laneType` spans. */
+function width(channels: number): number {
+  return channels % 4 === 0 ? 4 : 1;
+}
+
 function channelsOf(x: tf.TensorInfo): [number, number] {
   const c = x.shape[x.shape.length - 1];
   const size = x.shape.reduce((a, b) => a * b, 1);
@@ -57,11 +70,13 @@ function channelSums(
   channels: number,
   sums: { first: string; between: string; second: string; finish: string },
 ): tf.TensorInfo[] {
-  const width = reduceGroup(backend);
-  const lanes = Math.min(CHANNEL_LANES, width);
+  const type = laneType(channels);
+  const units = channels / width(channels);
+  const group = reduceGroup(backend);
+  const lanes = Math.min(CHANNEL_LANES, group);
   const reduce = (expr: string, target: string) => `
   {
-    var s = 0.0;
+    var s = T(0.0);
     if (c < CH) {
       for (var r = rowLane; r < ROWS; r = r + ROW_LANES) {
         let i = r * CH + c;
@@ -81,22 +96,23 @@ function channelSums(
     name,
     // Rows are a run-time value: a new batch size compiles no new pipeline.
     key: `${name}_${channels}`,
-    bindings,
+    bindings: bindings.map((b) => ({ ...b, vec4: type !== "f32" })),
     ints: { rows },
-    group: width,
-    count: Math.ceil(channels / lanes) * width,
+    group,
+    count: Math.ceil(units / lanes) * group,
     declarations: `
-const CH = ${channels};
+alias T = ${type};
+const CH = ${units};
 const LANES = ${lanes};
-const ROW_LANES = ${width / lanes};
-var<workgroup> part: array<f32, ${width}>;`,
+const ROW_LANES = ${group / lanes};
+var<workgroup> part: array<T, ${group}>;`,
     body: `
   let lane = localIndex % LANES;
   let rowLane = localIndex / LANES;
   let c = groupIndex * LANES + lane;
   let ROWS = params.rows;
-  var total0 = 0.0;
-  var total1 = 0.0;
+  var total0 = T(0.0);
+  var total1 = T(0.0);
   ${reduce(sums.first, "total0")}
   ${sums.between}
   ${reduce(sums.second, "total1")}
@@ -108,7 +124,8 @@ var<workgroup> part: array<f32, ${width}>;`,
 
 /**
  * An element-wise pass over `shape` writing `out[index]`; `body` sees channel `c` and, as
- * `params.rows`, `rows` (default: the elements per channel of `shape`).
+ * `params.rows`, `rows` (default: the elements per channel of `shape`). Where the channels come
+ * in quads, every binding is seen as `vec4<f32>` (`T`) and `index` and `c` count quads.
  */
 function elementwise(
   backend: WebGPUBackend,
@@ -118,21 +135,24 @@ function elementwise(
   body: string,
   rows?: number,
 ): tf.TensorInfo {
-  const count = shape.reduce((a, b) => a * b, 1);
+  const size = shape.reduce((a, b) => a * b, 1);
   const channels = shape[shape.length - 1];
+  const type = laneType(channels);
+  const count = size / width(channels);
   return dispatchRaw(backend, {
     name,
     key: `${name}_${channels}_${body}`,
     bindings: [
       ...Object.entries(inputs).map(([n, tensor]) => ({ name: n, tensor })),
       { name: "out", shape },
-    ],
+    ].map((b) => ({ ...b, vec4: type !== "f32" })),
     ints: { count },
-    params: { rows: rows ?? count / channels },
+    params: { rows: rows ?? size / channels },
     count,
+    declarations: `alias T = ${type};`,
     body: `
   if (index < params.count) {
-    let c = index % ${channels};
+    let c = index % ${count / (size / channels)};
     ${body}
   }`,
   })[0];
@@ -170,7 +190,7 @@ export function batchNormForward(
     { x, mean, variance, scale, offset },
     [...x.shape],
     `let v = (x[index] - mean[c]) * scale[c] * inverseSqrt(variance[c] + ${epsilon.toExponential()}) + offset[c];
-    out[index] = ${relu ? "max(v, 0.0)" : "v"};`,
+    out[index] = ${relu ? "max(v, T(0.0))" : "v"};`,
   );
   return [y, mean, variance];
 }
@@ -193,7 +213,7 @@ export function batchNormBackward(
   const [rows, channels] = channelsOf(x);
   const eps = epsilon.toExponential();
   const masked = reluOut !== undefined;
-  const g = (i: string) => masked ? `select(0.0, dy[${i}], y[${i}] > 0.0)` : `dy[${i}]`;
+  const g = (i: string) => masked ? `select(T(0.0), dy[${i}], y[${i}] > T(0.0))` : `dy[${i}]`;
   const maskInput: RawBinding[] = masked ? [{ name: "y", tensor: reluOut }] : [];
   const [dScale, dOffset] = channelSums(
     backend,
@@ -231,17 +251,17 @@ export function batchNormBackward(
   }
   // With the mask, the same dx from per-channel coefficients `[a, b, e]`: nine inputs would
   // exceed the eight storage buffers a WebGPU device offers by default.
+  const units = channels / width(channels);
   const coefficients = elementwise(
     backend,
     "ourBatchNormReluCoefficients",
     { scale, variance, dScale, dOffset },
     [3, channels],
-    `let k = index % ${channels};
-    let r = inverseSqrt(variance[k] + ${eps});
-    let a = scale[k] * r;
+    `let r = inverseSqrt(variance[c] + ${eps});
+    let a = scale[c] * r;
     let n = params.rows;
-    let row = index / ${channels};
-    out[index] = select(select(a * r * dScale[k] / n, a * dOffset[k] / n, row == 1), a, row == 0);`,
+    let row = index / ${units};
+    out[index] = select(select(a * r * dScale[c] / n, a * dOffset[c] / n, row == 1), a, row == 0);`,
     rows,
   );
   const dx = elementwise(
@@ -249,8 +269,8 @@ export function batchNormBackward(
     "ourBatchNormReluDx",
     { y: reluOut, dy, x, mean, coefficients },
     [...x.shape],
-    `out[index] = coefficients[c] * ${g("index")} - coefficients[${channels} + c] -
-      coefficients[${2 * channels} + c] * (x[index] - mean[c]);`,
+    `out[index] = coefficients[c] * ${g("index")} - coefficients[${units} + c] -
+      coefficients[${2 * units} + c] * (x[index] - mean[c]);`,
   );
   backend.disposeData(coefficients.dataId);
   return [dx, dScale, dOffset];

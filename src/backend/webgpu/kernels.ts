@@ -23,6 +23,17 @@ import {
   inputGradientTiles,
 } from "./conv_backprop.ts";
 import { convForward, forwardRows, forwardTiles } from "./conv_forward.ts";
+import {
+  type ConvPass,
+  directConvFilterGradient,
+  directConvForward,
+  directConvInputGradient,
+  directCovers,
+  directFilterTiles,
+  directForwardTiles,
+  directInputTiles,
+} from "./conv_direct.ts";
+import { convGemm } from "./limits.ts";
 import { batchNormBackward, batchNormForward } from "./batch_norm.ts";
 import { type MomentumAttrs, momentumUpdate } from "./sgd.ts";
 import {
@@ -63,6 +74,18 @@ function float32(...ts: tf.TensorInfo[]): boolean {
 /** Whether a grid fits the device's workgroup count per dimension. */
 function fits(backend: WebGPUBackend, groups: number): boolean {
   return groups <= backend.device.limits.maxComputeWorkgroupsPerDimension;
+}
+
+/** Whether the direct (register-only) GEMMs serve `info` on `backend`, with `rows` of tiles. */
+function direct(
+  backend: WebGPUBackend,
+  info: Conv2DInfo,
+  pass: ConvPass,
+  rows: number,
+  perGroup: number,
+): boolean {
+  return convGemm(backend) === "direct" && directCovers(info, pass) &&
+    fits(backend, Math.ceil(rows / perGroup));
 }
 
 /** Channels of a channels-last float32 tensor whose parameters are per channel, or throws. */
@@ -173,6 +196,10 @@ export function webgpuKernelConfigs(stock: StockKernel): tf.KernelConfig[] {
         if (!info || !float32(x, filter) || dilations.some((d) => d !== 1)) {
           return stockForward(args);
         }
+        const t = directForwardTiles(backend, info);
+        if (direct(backend, info, "forward", forwardRows(info), t.g * t.rm)) {
+          return directConvForward(backend, info, x, filter);
+        }
         const tiles = forwardTiles(backend, info);
         if (!fits(backend, Math.ceil(forwardRows(info) / tiles.tm))) return stockForward(args);
         return convForward(backend, info, x, filter);
@@ -192,6 +219,10 @@ export function webgpuKernelConfigs(stock: StockKernel): tf.KernelConfig[] {
         );
         if (!info || !float32(x, dy)) return stockFilter(args);
         const rows = info.filterHeight * info.filterWidth * info.inChannels;
+        const t = directFilterTiles(backend, info);
+        if (direct(backend, info, "filter", rows, t.g * t.rm)) {
+          return directConvFilterGradient(backend, info, x, dy);
+        }
         const tiles = filterGradientTiles(backend, info);
         if (!fits(backend, Math.ceil(rows / tiles.tm))) return stockFilter(args);
         return convFilterGradient(backend, info, x, dy);
@@ -212,6 +243,10 @@ export function webgpuKernelConfigs(stock: StockKernel): tf.KernelConfig[] {
         if (!info || !float32(dy, filter)) return stockInput(args);
         const rows = info.batchSize * Math.ceil(info.inHeight / info.strideHeight) *
           Math.ceil(info.inWidth / info.strideWidth);
+        const t = directInputTiles(backend, info);
+        if (direct(backend, info, "input", rows, t.g * t.rm)) {
+          return directConvInputGradient(backend, info, dy, filter);
+        }
         const tiles = inputGradientTiles(backend, info);
         if (!fits(backend, Math.ceil(rows / tiles.tm))) return stockInput(args);
         return convInputGradient(backend, info, dy, filter);

@@ -55,3 +55,43 @@ export function deviceLimits(backend: WebGPUBackend): GemmLimits {
     maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
   };
 }
+
+/** Environment variable forcing the convolution GEMM family: `tiled` or `direct`. */
+export const WEBGPU_GEMM_ENV = "DENO_TRAINER_WEBGPU_GEMM";
+
+/** The convolution GEMM families: workgroup-memory tiles, or registers only. */
+export type ConvGemm = "tiled" | "direct";
+
+let forced: ConvGemm | undefined;
+
+/**
+ * Forces the convolution GEMM family in this process (`undefined`: the adapter's choice again).
+ * Tests use it rather than setting {@linkcode WEBGPU_GEMM_ENV}: changing the environment of a
+ * process whose driver threads may read it is not thread-safe.
+ */
+export function forceConvGemm(gemm: ConvGemm | undefined): void {
+  forced = gemm;
+}
+
+/**
+ * The family for a `wanted` value of {@linkcode WEBGPU_GEMM_ENV} (unset: none) on a CPU adapter
+ * (`cpuAdapter`) or a GPU: `direct` (no workgroup memory or barriers, see `conv_direct.ts`) on a
+ * CPU, `tiled` on a GPU, unless `wanted` names one.
+ */
+export function chooseConvGemm(wanted: string | undefined, cpuAdapter: boolean): ConvGemm {
+  if (wanted === "tiled" || wanted === "direct") return wanted;
+  if (wanted) throw new Error(`${WEBGPU_GEMM_ENV}="${wanted}": choose tiled or direct`);
+  return cpuAdapter ? "direct" : "tiled";
+}
+
+/**
+ * The convolution GEMM family for `backend`'s adapter (WebGPU reports a CPU adapter — llvmpipe,
+ * SwiftShader, WARP — as a fallback adapter), as {@linkcode forceConvGemm} or
+ * {@linkcode WEBGPU_GEMM_ENV} may override it.
+ */
+export function convGemm(backend: WebGPUBackend): ConvGemm {
+  return forced ?? chooseConvGemm(
+    Deno.env.get(WEBGPU_GEMM_ENV),
+    backend.device.adapterInfo?.isFallbackAdapter === true,
+  );
+}

@@ -55,10 +55,14 @@ interface BackendInternals {
   querySetCount: number;
 }
 
-/** One storage binding: an existing tensor (read, or written in place) or a new output. */
+/**
+ * One storage binding: an existing tensor (read, or written in place) or a new output; with
+ * `vec4`, seen as `array<vec4<f32>>` (its size a multiple of 4), so an invocation moves four
+ * floats in one access.
+ */
 export type RawBinding =
-  | { name: string; tensor: tf.TensorInfo; write?: boolean }
-  | { name: string; shape: number[] };
+  | { name: string; tensor: tf.TensorInfo; write?: boolean; vec4?: boolean }
+  | { name: string; shape: number[]; vec4?: boolean };
 
 /** What {@linkcode dispatchRaw} runs. */
 export interface RawKernel {
@@ -95,7 +99,7 @@ function shader(k: RawKernel, group: number): string {
   const storage = k.bindings.map((b, i) =>
     `@group(0) @binding(${i}) var<storage, ${
       "shape" in b || b.write ? "read_write" : "read"
-    }> ${b.name}: array<f32>;`
+    }> ${b.name}: array<${b.vec4 ? "vec4<f32>" : "f32"}>;`
   );
   const uniform = params.length === 0 ? "" : `
 struct Params { ${params.join(" ")} }
