@@ -29,3 +29,27 @@ export function relative(want: ArrayLike<number>, have: ArrayLike<number>): numb
   }
   return diff / Math.max(scale, 1e-30);
 }
+
+/**
+ * Throws unless `have` equals `want` bit for bit (NaN equal to NaN), naming the first difference
+ * and the count; `assert.deepEqual` would spend minutes diffing long arrays instead.
+ */
+export function assertSameBits(want: Float32Array, have: Float32Array, what: string): void {
+  if (have.length !== want.length) {
+    throw new Error(`${what}: ${have.length} values against ${want.length}`);
+  }
+  let first = -1;
+  let count = 0;
+  for (let i = 0; i < want.length; i++) {
+    if (!Object.is(want[i], have[i])) {
+      if (first < 0) first = i;
+      count++;
+    }
+  }
+  if (count > 0) {
+    throw new Error(
+      `${what}: ${count} of ${want.length} values differ, the first at ${first}: ` +
+        `${have[first]} against ${want[first]}`,
+    );
+  }
+}

@@ -86,6 +86,7 @@ const SYMBOLS = {
     parameters: ["pointer", "f32", "i32", "f32", "f32"],
     result: "i32",
   },
+  dnnl_post_ops_append_binary: { parameters: ["pointer", "i32", "buffer"], result: "i32" },
   dnnl_primitive_attr_set_post_ops: { parameters: ["pointer", "pointer"], result: "i32" },
   dnnl_primitive_desc_create: {
     parameters: ["buffer", "buffer", "pointer", "pointer", "pointer"],
@@ -231,6 +232,16 @@ export interface Primitive {
   run(buffers: readonly Float32Array[]): void;
 }
 
+/** A post-op: an eltwise function of the result, or a binary op of it with another tensor. */
+export type PostOp =
+  | { eltwise: number; alpha: number; beta: number }
+  | { binary: number; md: MemoryDesc };
+
+/** The argument index of the second operand of the binary post-op at `index`. */
+export function postOpArg(index: number): number {
+  return 16384 * (index + 1) | DNNL.argSrc1;
+}
+
 /** One argument of a primitive: its oneDNN argument index and memory descriptor. */
 export interface PrimitiveArg {
   /** `DNNL_ARG_*` index. */
@@ -339,13 +350,31 @@ export class Dnnl {
    * result (see `DNNL.eltwise*`).
    */
   eltwisePostOp(alg: number, alpha: number, beta: number): Deno.PointerObject {
+    return this.postOps([{ eltwise: alg, alpha, beta }]);
+  }
+
+  /**
+   * Primitive attributes holding `ops` applied to the result in order: an eltwise
+   * `alg(alpha·x + beta)`, or a binary `alg(x, src1)` whose `src1` (described by `md`) the
+   * primitive then takes as the argument {@linkcode postOpArg} of the op's index.
+   */
+  postOps(ops: readonly PostOp[]): Deno.PointerObject {
     const sym = this.#lib.symbols;
     this.#check(sym.dnnl_post_ops_create(this.#out), "post_ops_create");
-    const ops = this.#takeOut("post_ops");
-    this.#check(sym.dnnl_post_ops_append_eltwise(ops, 1, alg, alpha, beta), "append_eltwise");
+    const list = this.#takeOut("post_ops");
+    for (const op of ops) {
+      if ("eltwise" in op) {
+        this.#check(
+          sym.dnnl_post_ops_append_eltwise(list, 1, op.eltwise, op.alpha, op.beta),
+          "append_eltwise",
+        );
+      } else {
+        this.#check(sym.dnnl_post_ops_append_binary(list, op.binary, op.md), "append_binary");
+      }
+    }
     this.#check(sym.dnnl_primitive_attr_create(this.#out), "primitive_attr_create");
     const attr = this.#takeOut("attr");
-    this.#check(sym.dnnl_primitive_attr_set_post_ops(attr, ops), "set_post_ops");
+    this.#check(sym.dnnl_primitive_attr_set_post_ops(attr, list), "set_post_ops");
     return attr;
   }
 

@@ -27,6 +27,7 @@ import { tileFast } from "./tile.ts";
 import type { BufferPool } from "./pool.ts";
 import { adoptingKernel } from "./backend.ts";
 import { BatchNormRunner } from "./batch_norm.ts";
+import { SgdRunner } from "./sgd.ts";
 import {
   ADD_RELU,
   BATCH_NORM_RELU_TRAINING,
@@ -471,6 +472,7 @@ export function nativeKernelConfigs(
       return info;
     },
   });
+  const sgd = new SgdRunner(dnnl, buffers);
   configs.push({
     kernelName: MOMENTUM_SGD_UPDATE,
     backendName,
@@ -493,6 +495,10 @@ export function nativeKernelConfigs(
       const w = values(cpu, variable);
       const v = values(cpu, velocity);
       const g = values(cpu, gradient);
+      if (n >= MIN_NATIVE_ELEMENTS) {
+        sgd.update(w, v, g, wOut, vOut, a);
+        return [wInfo, vInfo];
+      }
       // The op sequence rounds each intermediate to float32, its scalars too; so does this.
       const f = Math.fround;
       const [lr, m, wd] = [f(a.lr), f(a.momentum), f(a.weightDecay)];

@@ -82,7 +82,7 @@ export function unitStride(g: ConvGeometry): UnitStride | null {
     scatter(dense, dx) {
       dx.fill(0);
       eachPixel((src, dst) => {
-        if (src >= 0) for (let k = 0; k < c; k++) dx[src + k] = dense[dst + k];
+        if (src >= 0) { for (let k = 0; k < c; k++) dx[src + k] = dense[dst + k]; }
       });
     },
   };
