@@ -1,9 +1,10 @@
 /**
  * The soak run of `soak_test.ts`, in a process of its own so that its resident memory is its
  * own: 200 steps of a tiny model with every plugin on, sampling `tf.memory().numTensors` and
- * `Deno.memoryUsage().rss` (after a full garbage collection when `--expose-gc` is given) after
- * every 20th step from step 100 on. Prints one JSON line: `{ steps, stopReason, logLines,
- * progressChars, samples: [{ step, tensors, rss }], tensorsAfterDispose, tensorsBefore }`.
+ * `Deno.memoryUsage()` (after a full garbage collection when `--expose-gc` is given) after every
+ * 20th step from step 100 on. Prints one JSON line: `{ steps, stopReason, logLines,
+ * progressChars, samples: [{ step, tensors, rss, heapTotal, heapUsed }], tensorsAfterDispose,
+ * tensorsBefore }`.
  *
  * @module
  */
@@ -25,16 +26,28 @@ const WARM_UP = 100;
 const EVERY = 20;
 const gc = (globalThis as { gc?: () => void }).gc;
 
-/** Samples live tensors and resident memory after every `EVERY`-th step past warm-up. */
+/**
+ * Samples live tensors, resident memory and V8's heap (reserved, and used after the collection)
+ * after every `EVERY`-th step past warm-up.
+ */
 class MemoryProbe extends Callback {
-  readonly samples: { step: number; tensors: number; rss: number }[] = [];
+  readonly samples: {
+    step: number;
+    tensors: number;
+    rss: number;
+    heapTotal: number;
+    heapUsed: number;
+  }[] = [];
   override onTrainBatchEnd(_batch: number, logs: Logs): void {
     if (logs.step < WARM_UP || logs.step % EVERY !== 0) return;
     gc?.();
+    const { rss, heapTotal, heapUsed } = Deno.memoryUsage();
     this.samples.push({
       step: logs.step,
       tensors: tf.memory().numTensors,
-      rss: Deno.memoryUsage().rss,
+      rss,
+      heapTotal,
+      heapUsed,
     });
   }
 }
