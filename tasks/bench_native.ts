@@ -1,7 +1,7 @@
 /**
  * Training throughput of TensorFlow.js backends side by side, on the recipe's network: the
- * same step as `Model.fit` (forward with batch statistics, softmax cross-entropy,
- * `tf.variableGrads`, momentum SGD with weight decay) on a fixed random batch. With `profile`
+ * same step as `Model.fit` (forward with batch statistics, softmax cross-entropy, the backward
+ * pass that frees as it goes, momentum SGD with weight decay) on a fixed random batch. With `profile`
  * it also lists where one step's time goes, per kernel.
  *
  * Gradients must be registered with TensorFlow.js before it runs (the trainer does so at
@@ -29,6 +29,7 @@ import { useWebGPUKernels, type WebGPUKernels } from "../src/backend/webgpu_kern
 import { type ResNetDepth, resnetFCN } from "../src/nn/resnet_fcn.ts";
 import { MomentumSGD } from "../src/train/optimizer.ts";
 import { softmaxCrossEntropy } from "../src/train/losses.ts";
+import { variableGradsFreeing } from "../src/train/backprop.ts";
 // Registers the gradients training needs (as Model does), for its side effect.
 import "../src/train/gradients.ts";
 
@@ -111,7 +112,7 @@ async function trainStep(
   const vars = net.variables();
   const trainable = vars.filter((v) => v.trainable).map((v) => v.variable);
   const loss = tf.tidy(() => {
-    const { value, grads } = tf.variableGrads(
+    const { value, grads } = variableGradsFreeing(
       () => softmaxCrossEntropy(net.apply(x, true) as tf.Tensor2D, y),
       trainable,
     );
