@@ -121,6 +121,13 @@ Deno.test("unitStride gathers and scatters the pixels a strided 1×1 convolution
   assert.deepEqual([...back], [...x].map((v) => (v % 200 >= 100 && v % 20 >= 10 ? v : 0)));
   assert.equal(unitStride(geometry([1, 5, 2, 3], 1, 1, 0)), null);
   assert.equal(unitStride(geometry([1, 5, 2, 3], 3, 2, 1)), null);
+  // Without padding, on even sides, the pixels are a strided view (a oneDNN reorder copies them).
+  assert.equal(u.view, null);
+  assert.deepEqual(unitStride(geometry([2, 6, 2, 3], 1, 2, 0))!.view, {
+    dims: [2, 3, 3, 2],
+    strides: [72, 24, 4, 1],
+  });
+  assert.equal(unitStride(geometry([2, 5, 2, 3], 1, 2, 0))!.view, null);
 });
 
 Deno.test("weight-gradient preferences pick by family, in order, else nothing", () => {

@@ -40,7 +40,7 @@ import {
 } from "./dnnl.ts";
 import type { BufferPool } from "./pool.ts";
 import type { ConvGeometry } from "./conv_geometry.ts";
-import { unitStride } from "./unit_stride.ts";
+import { type UnitStride, unitStride } from "./unit_stride.ts";
 
 export type { ConvGeometry };
 
@@ -111,6 +111,7 @@ export class ConvRunner {
   readonly #cache = new Map<string, ConvEntry>();
   readonly #choices = new Map<string, string>();
   readonly #toBf16 = new Map<number, Primitive>();
+  readonly #strided = new Map<string, Primitive>();
   #precision: ConvPrecision = "f32";
 
   /** @param buffers Where temporaries (gathered pixels of strided 1×1 convolutions) come from. */
@@ -145,7 +146,7 @@ export class ConvRunner {
     const u = unitStride(g);
     if (u) {
       return this.#withScratch(u.length, (dense) => {
-        u.gather(x, dense);
+        this.#gather(g, u, x, dense);
         this.forward(u.geometry, dense, w, out);
       });
     }
@@ -160,7 +161,7 @@ export class ConvRunner {
     if (u) {
       return this.#withScratch(u.length, (dense) => {
         this.backwardData(u.geometry, dy, w, dense);
-        u.scatter(dense, out);
+        this.#scatter(g, u, dense, out);
       });
     }
     const e = this.#entry("backwardData", g, () => this.#build("backwardData", g));
@@ -178,7 +179,7 @@ export class ConvRunner {
     const u = unitStride(g);
     if (u) {
       return this.#withScratch(u.length, (dense) => {
-        u.gather(x, dense);
+        this.#gather(g, u, x, dense);
         this.backwardWeights(u.geometry, dense, dy, out);
       });
     }
@@ -206,6 +207,40 @@ export class ConvRunner {
       this.#convertBf16(values, bf16);
       f(bf16);
     });
+  }
+
+  /** `u.gather`, as a oneDNN reorder (on every core) where the pixels form a strided view. */
+  #gather(g: ConvGeometry, u: UnitStride, x: Float32Array, dense: Float32Array): void {
+    const copy = this.#stridedCopy(g, u, "gather");
+    if (copy) copy.run([x, dense]);
+    else u.gather(x, dense);
+  }
+
+  /** `u.scatter`, likewise. */
+  #scatter(g: ConvGeometry, u: UnitStride, dense: Float32Array, dx: Float32Array): void {
+    const copy = this.#stridedCopy(g, u, "scatter");
+    if (!copy) return u.scatter(dense, dx);
+    dx.fill(0);
+    copy.run([dense, dx]);
+  }
+
+  /** The reorder between `u`'s strided view and its dense pixels, or null without a view. */
+  #stridedCopy(g: ConvGeometry, u: UnitStride, way: "gather" | "scatter"): Primitive | null {
+    if (!u.view) return null;
+    const key = `${way}:${geometryKey(g)}`;
+    let copy = this.#strided.get(key);
+    if (!copy) {
+      const d = this.#dnnl;
+      const view = d.stridedDesc(u.view.dims, u.view.strides);
+      const dense = d.plainDesc(u.view.dims);
+      const [from, to] = way === "gather" ? [view, dense] : [dense, view];
+      copy = d.primitive(d.reorderDesc(from, to), [
+        { arg: DNNL.argSrc, md: from },
+        { arg: DNNL.argDst, md: to },
+      ]);
+      this.#strided.set(key, copy);
+    }
+    return copy;
   }
 
   #convertBf16(values: Float32Array, bf16: Float32Array): void {

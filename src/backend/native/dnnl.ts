@@ -29,6 +29,10 @@ const SYMBOLS = {
     parameters: ["buffer", "i32", "buffer", "i32", "i32"],
     result: "i32",
   },
+  dnnl_memory_desc_init_by_strides: {
+    parameters: ["buffer", "i32", "buffer", "i32", "buffer"],
+    result: "i32",
+  },
   dnnl_memory_desc_equal: { parameters: ["buffer", "pointer"], result: "i32" },
   dnnl_memory_desc_get_size: { parameters: ["pointer"], result: "usize" },
   dnnl_convolution_forward_desc_init: {
@@ -329,6 +333,22 @@ export class Dnnl {
         tag,
       ),
       `memory_desc_init_by_tag(${dims})`,
+    );
+    return md;
+  }
+
+  /** A float32 descriptor for `dims` laid out with explicit `strides` (in elements). */
+  stridedDesc(dims: readonly number[], strides: readonly number[]): MemoryDesc {
+    const md = new Uint8Array(MD_BYTES);
+    this.#check(
+      this.#lib.symbols.dnnl_memory_desc_init_by_strides(
+        md,
+        dims.length,
+        dimsBuffer(dims),
+        DNNL.f32,
+        dimsBuffer(strides),
+      ),
+      `memory_desc_init_by_strides(${dims}; ${strides})`,
     );
     return md;
   }

@@ -37,6 +37,12 @@ export interface UnitStride {
   gather(x: Float32Array, dense: Float32Array): void;
   /** Writes `dense` back to the pixels it came from in `dx` (NHWC); every other pixel gets 0. */
   scatter(dense: Float32Array, dx: Float32Array): void;
+  /**
+   * Where no padding is read and the sides are multiples of the stride, the gathered pixels as a
+   * view of `x`: `dims` (batch, out height, out width, channels) at `strides` (in floats), for a
+   * copy engine; else null.
+   */
+  view: { dims: number[]; strides: number[] } | null;
 }
 
 /** The unit-stride form of `g` when it is a strided 1×1 convolution, else null. */
@@ -69,9 +75,22 @@ export function unitStride(g: ConvGeometry): UnitStride | null {
       }
     }
   };
+  // A view needs no padding read, and oneDNN also wants each stride to span its inner
+  // dimension's whole extent (odd sides, whose last row of pixels is the image's last, fail that).
+  const asView = g.padTop === 0 && g.padLeft === 0 &&
+    g.outHeight * g.strideHeight <= g.inHeight && g.outWidth * g.strideWidth <= g.inWidth;
   return {
     geometry,
     length: g.batch * g.outHeight * g.outWidth * c,
+    view: !asView ? null : {
+      dims: [g.batch, g.outHeight, g.outWidth, c],
+      strides: [
+        g.inHeight * g.inWidth * c,
+        g.strideHeight * g.inWidth * c,
+        g.strideWidth * c,
+        1,
+      ],
+    },
     // Copied by index: a subarray view per pixel cost more than the copy at these channel counts.
     gather(x, dense) {
       eachPixel((src, dst) => {
