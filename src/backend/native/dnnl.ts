@@ -323,33 +323,38 @@ export class Dnnl {
    * another `DNNL` data type.
    */
   memoryDesc(dims: readonly number[], tag: number, dataType: number = DNNL.f32): MemoryDesc {
-    const md = new Uint8Array(MD_BYTES);
-    this.#check(
-      this.#lib.symbols.dnnl_memory_desc_init_by_tag(
-        md,
-        dims.length,
-        dimsBuffer(dims),
-        dataType,
-        tag,
-      ),
+    return this.#desc(
       `memory_desc_init_by_tag(${dims})`,
+      (md) =>
+        this.#lib.symbols.dnnl_memory_desc_init_by_tag(
+          md,
+          dims.length,
+          dimsBuffer(dims),
+          dataType,
+          tag,
+        ),
     );
-    return md;
   }
 
   /** A float32 descriptor for `dims` laid out with explicit `strides` (in elements). */
   stridedDesc(dims: readonly number[], strides: readonly number[]): MemoryDesc {
-    const md = new Uint8Array(MD_BYTES);
-    this.#check(
-      this.#lib.symbols.dnnl_memory_desc_init_by_strides(
-        md,
-        dims.length,
-        dimsBuffer(dims),
-        DNNL.f32,
-        dimsBuffer(strides),
-      ),
+    return this.#desc(
       `memory_desc_init_by_strides(${dims}; ${strides})`,
+      (md) =>
+        this.#lib.symbols.dnnl_memory_desc_init_by_strides(
+          md,
+          dims.length,
+          dimsBuffer(dims),
+          DNNL.f32,
+          dimsBuffer(strides),
+        ),
     );
+  }
+
+  /** A memory descriptor filled in by `init` (which returns a status). */
+  #desc(what: string, init: (md: MemoryDesc) => number): MemoryDesc {
+    const md = new Uint8Array(MD_BYTES);
+    this.#check(init(md), what);
     return md;
   }
 
