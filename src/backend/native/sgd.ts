@@ -36,16 +36,11 @@ export interface SgdParams {
   weightDecay: number;
 }
 
-/** `dst = a · scalar + b` for one length: a product, then a binary post-op adding `b`. */
-interface ScaleAdd {
-  run(a: Float32Array, scalar: Float32Array, b: Float32Array, dst: Float32Array): void;
-}
-
 /** Builds, caches and runs the update's primitives per parameter size. */
 export class SgdRunner {
   readonly #dnnl: Dnnl;
   readonly #buffers: BufferPool;
-  readonly #cache = new Map<number, ScaleAdd>();
+  readonly #cache = new Map<number, Primitive>();
   // Backed by their own ArrayBuffers, so oneDNN reads a fixed address.
   readonly #lr = new Float32Array(new ArrayBuffer(4));
   readonly #momentum = new Float32Array(new ArrayBuffer(4));
@@ -70,22 +65,26 @@ export class SgdRunner {
     this.#lr[0] = -p.lr;
     this.#momentum[0] = p.momentum;
     this.#decay[0] = p.weightDecay;
-    if (p.weightDecay === 0) step.run(v, this.#momentum, g, vOut);
+    if (p.weightDecay === 0) step.run([v, this.#momentum, g, vOut]);
     else {
       const decayed = this.#buffers.take(w.length);
       try {
-        step.run(w, this.#decay, g, decayed);
-        step.run(v, this.#momentum, decayed, vOut);
+        step.run([w, this.#decay, g, decayed]);
+        step.run([v, this.#momentum, decayed, vOut]);
       } finally {
         this.#buffers.release(decayed);
       }
     }
-    step.run(vOut, this.#lr, w, wOut);
+    step.run([vOut, this.#lr, w, wOut]);
   }
 
-  #scaleAdd(n: number): ScaleAdd {
-    let op = this.#cache.get(n);
-    if (!op) {
+  /**
+   * `dst = a · scalar + b` over `n` floats, run with buffers `[a, scalar, b, dst]`: a product,
+   * then a binary post-op adding `b`.
+   */
+  #scaleAdd(n: number): Primitive {
+    let prim = this.#cache.get(n);
+    if (!prim) {
       const d = this.#dnnl;
       const vec = d.plainDesc([n]);
       const scalar = d.plainDesc([1]);
@@ -95,15 +94,14 @@ export class SgdRunner {
         (desc) => d.symbols.dnnl_binary_desc_init(desc, DNNL.binaryMul, vec, scalar, vec),
       );
       const attr = d.postOps([{ binary: DNNL.binaryAdd, md: vec }]);
-      const prim: Primitive = d.primitive(d.primitiveDesc(desc, what, attr), [
+      prim = d.primitive(d.primitiveDesc(desc, what, attr), [
         { arg: DNNL.argSrc, md: vec },
         { arg: DNNL.argSrc1, md: scalar },
         { arg: postOpArg(0), md: vec },
         { arg: DNNL.argDst, md: vec },
       ]);
-      op = { run: (a, s, b, dst) => prim.run([a, s, b, dst]) };
-      this.#cache.set(n, op);
+      this.#cache.set(n, prim);
     }
-    return op;
+    return prim;
   }
 }
