@@ -1,7 +1,7 @@
 /**
  * The gradients of the fused kernels ({@linkcode BATCH_NORM_TRAINING},
- * {@linkcode BATCH_NORM_RELU_TRAINING}, {@linkcode ADD_RELU}): each runs its backend's gradient
- * kernel once.
+ * {@linkcode BATCH_NORM_RELU_TRAINING}, {@linkcode ADD_RELU}, {@linkcode SOFTMAX_CROSS_ENTROPY}):
+ * each runs its backend's gradient kernel once.
  * TensorFlow.js keeps gradients by kernel name for every backend, and a gradient only runs for
  * a kernel that ran, so each backend offering the kernels registers these same ones.
  *
@@ -21,6 +21,8 @@ import {
   BATCH_NORM_TRAINING,
   BATCH_NORM_TRAINING_GRAD,
   RELU_GRAD_FROM_OUTPUT,
+  SOFTMAX_CROSS_ENTROPY,
+  SOFTMAX_CROSS_ENTROPY_GRAD,
 } from "./fused_ops.ts";
 
 /** The gradient of a fused BatchNorm kernel; with ReLU it also saves the output, the mask. */
@@ -59,6 +61,24 @@ const addReluGradient: tf.GradConfig = {
   },
 };
 
+/** The loss's gradient reaches the logits only: labels are integers. */
+const softmaxCrossEntropyGradient: tf.GradConfig = {
+  kernelName: SOFTMAX_CROSS_ENTROPY,
+  inputsToSave: ["logits", "labels"],
+  gradFunc: (dy, saved) => {
+    const [logits, labels] = saved;
+    return {
+      logits: () =>
+        tf.engine().runKernel(SOFTMAX_CROSS_ENTROPY_GRAD, {
+          dy: dy as tf.Tensor,
+          logits,
+          labels,
+        }) as tf.Tensor,
+      labels: () => tf.zerosLike(labels),
+    };
+  },
+};
+
 /** Registers the fused kernels' gradients where none is registered yet; idempotent. */
 export function registerFusedGradients(): void {
   for (
@@ -66,6 +86,7 @@ export function registerFusedGradients(): void {
       batchNormGradient(BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, false),
       batchNormGradient(BATCH_NORM_RELU_TRAINING, BATCH_NORM_RELU_TRAINING_GRAD, true),
       addReluGradient,
+      softmaxCrossEntropyGradient,
     ]
   ) {
     if (!tf.getGradient(g.kernelName)) tf.registerGradient(g);

@@ -73,3 +73,27 @@ export const RELU_GRAD_FROM_OUTPUT = "NativeReluGradFromOutput";
  * new average. Not differentiable (BatchNorm's moving statistics take no gradient).
  */
 export const MOVING_AVERAGE = "NativeMovingAverage";
+
+/**
+ * How many rows of a batch of logits rank their label within the top `k`: fewer than `k` classes
+ * score above the label's logit, where ties rank by class index, exactly as the plain ops of
+ * `topKAccuracy` count them (a row with a non-finite logit compares against NaN, and a label
+ * outside `[0, classes)` against 0). Inputs `{logits, labels}` (float32 `[N, C]`, int32 `[N]`),
+ * attrs `{k}`; output a float32 scalar. Not differentiable (a metric).
+ */
+export const TOP_K_CORRECT = "NativeTopKCorrect";
+
+/**
+ * Softmax cross-entropy of float32 logits `[N, C]` against int32 labels `[N]`, the mean over the
+ * batch of `logsumexp(x) − x[label]`, computed in float64 and rounded once (a row whose label is
+ * outside `[0, classes)` adds 0, as a zero one-hot row does). Inputs `{logits, labels}`; output a
+ * float32 scalar. Differentiable with respect to `logits` through
+ * {@linkcode SOFTMAX_CROSS_ENTROPY_GRAD}.
+ */
+export const SOFTMAX_CROSS_ENTROPY = "NativeSoftmaxCrossEntropy";
+
+/**
+ * The gradient of {@linkcode SOFTMAX_CROSS_ENTROPY}: `dy · (softmax(x) − onehot(label)) / N`.
+ * Inputs `{dy, logits, labels}`; output `[N, C]`.
+ */
+export const SOFTMAX_CROSS_ENTROPY_GRAD = "NativeSoftmaxCrossEntropyGrad";

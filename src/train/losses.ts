@@ -15,15 +15,23 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Scalar, Tensor1D, Tensor2D } from "../tensor_types.ts";
+import { SOFTMAX_CROSS_ENTROPY } from "../backend/fused_ops.ts";
 
 /** Logits `(N, classes)` and int32 labels `(N)` to a scalar loss (mean over the batch). */
 export type LossFn = (logits: Tensor2D, labels: Tensor1D) => Scalar;
 
 /**
  * Softmax cross-entropy on integer labels, mean over the batch (the recipe's loss).
- * Computed through `logSoftmax`, so large logits do not overflow.
+ * Computed through `logSoftmax`, so large logits do not overflow; where the active backend has
+ * the fused kernel (the native backend), in one kernel and its gradient in one more.
  */
 export function softmaxCrossEntropy(logits: Tensor2D, labels: Tensor1D): Scalar {
+  if (
+    labels.dtype === "int32" && logits.dtype === "float32" &&
+    tf.getKernel(SOFTMAX_CROSS_ENTROPY, tf.getBackend()) !== undefined
+  ) {
+    return tf.engine().runKernel(SOFTMAX_CROSS_ENTROPY, { logits, labels }) as tf.Scalar;
+  }
   return tf.tidy(() => {
     const classes = logits.shape[1];
     const oneHot = tf.oneHot(tf.cast(labels, "int32"), classes);

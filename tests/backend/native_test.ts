@@ -16,7 +16,11 @@ import {
   BATCH_NORM_TRAINING,
   MOMENTUM_SGD_UPDATE,
   MOVING_AVERAGE,
+  SOFTMAX_CROSS_ENTROPY,
+  TOP_K_CORRECT,
 } from "../../src/backend/fused_ops.ts";
+import { topKAccuracy } from "../../src/train/metrics.ts";
+import { softmaxCrossEntropy } from "../../src/train/losses.ts";
 import { addRelu, BatchNorm } from "../../src/nn/layers.ts";
 import { MomentumSGD } from "../../src/train/optimizer.ts";
 import "../../src/train/gradients.ts";
@@ -551,5 +555,66 @@ Deno.test({
         }) as tf.Tensor,
     );
     assert.deepEqual(got, want);
+  },
+});
+
+/** Logits with ties, a NaN row, an infinite logit, and labels inside and outside the classes. */
+function classificationBatch(): { logits: tf.Tensor2D; labels: tf.Tensor1D } {
+  const [n, c] = [37, 10];
+  const v = random(n * c, 41).map((x) => Math.round(x * 4) / 4);
+  v.fill(0.5, 3 * c, 4 * c);
+  v[5 * c + 2] = NaN;
+  v[6 * c + 7] = Infinity;
+  const labels = Int32Array.from({ length: n }, (_, i) => (i * 7) % c);
+  labels[8] = -1;
+  labels[9] = c;
+  return { logits: tf.tensor2d(v, [n, c]), labels: tf.tensor1d(labels, "int32") };
+}
+
+Deno.test({
+  name: "native top-k hit count is one kernel and counts as the plain ops do (ties, NaN, ∞)",
+  ignore,
+  fn: async () => {
+    for (const k of [1, 2, 5, 10, 11]) {
+      const metric = topKAccuracy(k);
+      const count = () => {
+        const { logits, labels } = classificationBatch();
+        return metric.correct(logits, labels);
+      };
+      const [ref] = await on("cpu", count);
+      const [got] = await on("native", count);
+      assert.deepEqual(got.values, ref.values, `k=${k}`);
+      assert.ok(ref.values[0] > 0 && (k >= 10 || ref.values[0] < 37), `k=${k}: a telling case`);
+    }
+    await tf.setBackend("native");
+    const { logits, labels } = classificationBatch();
+    const { kernels } = await tf.profile(() => topKAccuracy(5).correct(logits, labels));
+    assert.deepEqual(kernels.map((k) => k.name), [TOP_K_CORRECT]);
+    tf.dispose([logits, labels]);
+  },
+});
+
+Deno.test({
+  name: "native softmax cross-entropy and its gradient match the plain ops within 1e-6",
+  ignore,
+  fn: async () => {
+    const lossAndGrad = (withBadRows: boolean) => () => {
+      const { logits, labels } = classificationBatch();
+      const x = withBadRows ? logits : tf.where(tf.isFinite(logits), logits, 0) as tf.Tensor2D;
+      const g = tf.valueAndGrad((l: tf.Tensor) =>
+        tf.mul(softmaxCrossEntropy(l as tf.Tensor2D, labels), 3)
+      );
+      const { value, grad } = g(tf.mul(x, 7));
+      return [value, grad];
+    };
+    for (const bad of [false, true]) {
+      const errors = await agree(`loss (bad rows: ${bad})`, lossAndGrad(bad));
+      for (const e of errors) assert.ok(e <= 1e-6, `relative error ${e}`);
+    }
+    await tf.setBackend("native");
+    const { logits, labels } = classificationBatch();
+    const { kernels } = await tf.profile(() => softmaxCrossEntropy(logits, labels));
+    assert.deepEqual(kernels.map((k) => k.name), [SOFTMAX_CROSS_ENTROPY]);
+    tf.dispose([logits, labels]);
   },
 });

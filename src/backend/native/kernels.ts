@@ -22,7 +22,7 @@ import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { DNNL, type Dnnl } from "./dnnl.ts";
 import { type ConvGeometry, ConvRunner } from "./conv.ts";
 import { type BinaryOp, ElementwiseRunner } from "./elementwise.ts";
-import { reduceAxesGemm } from "./reduce.ts";
+import { reduceAxesGemm, sumsFinite } from "./reduce.ts";
 import { tileFast } from "./tile.ts";
 import type { BufferPool } from "./pool.ts";
 import { adoptingKernel } from "./backend.ts";
@@ -37,7 +37,11 @@ import {
   MOMENTUM_SGD_UPDATE,
   MOVING_AVERAGE,
   RELU_GRAD_FROM_OUTPUT,
+  SOFTMAX_CROSS_ENTROPY,
+  SOFTMAX_CROSS_ENTROPY_GRAD,
+  TOP_K_CORRECT,
 } from "../fused_ops.ts";
+import { softmaxCrossEntropy, softmaxCrossEntropyGrad, topKCorrect } from "./classification.ts";
 
 /**
  * Below this many output elements the FFI round trip and primitive set-up cost more than the
@@ -58,12 +62,6 @@ function values(backend: MathBackendCPU, t: tf.TensorInfo): Float32Array {
   // address oneDNN keeps between set_data_handle and execute stays valid.
   void v.buffer;
   return v;
-}
-
-/** Whether `v` holds a NaN. */
-function hasNaN(v: Float32Array): boolean {
-  for (let i = 0; i < v.length; i++) if (v[i] !== v[i]) return true;
-  return false;
 }
 
 function cpuKernel(name: string): tf.KernelFunc {
@@ -232,11 +230,14 @@ export function nativeKernelConfigs(
   unary(tf.Neg, DNNL.eltwiseLinear, -1, 0);
 
   // oneDNN's ReLU turns NaN into 0 (as do its clip and max); the CPU backend keeps NaN, so a
-  // diverging run still shows NaN losses. oneDNN runs on all cores, and a scan for NaN (a
-  // predictable branch, unlike ReLU's own) says when the JavaScript loop must do it instead.
-  // `out` may be `x` (in place).
-  const relu = (x: Float32Array, out: Float32Array) => {
-    if (x.length >= MIN_NATIVE_ELEMENTS && !hasNaN(x)) {
+  // diverging run still shows NaN losses. oneDNN runs on all cores, and finite per-channel sums
+  // (one oneDNN pass, a tenth of a JavaScript scan) say there is no NaN for it to lose; else the
+  // JavaScript loop does it. `out` may be `x` (in place); `channels` is the last axis.
+  const relu = (x: Float32Array, out: Float32Array, channels: number) => {
+    if (
+      x.length >= MIN_NATIVE_ELEMENTS && x.length % channels === 0 &&
+      sumsFinite(dnnl, x, channels)
+    ) {
       return elementwise.unary(DNNL.eltwiseRelu, 0, 0, x, out);
     }
     for (let i = 0; i < x.length; i++) {
@@ -249,7 +250,7 @@ export function nativeKernelConfigs(
     if (!allFloat(x)) return null;
     const cpu = backend as MathBackendCPU;
     const [info, out] = output(cpu, [...x.shape]);
-    relu(values(cpu, x), out);
+    relu(values(cpu, x), out, x.shape.at(-1) ?? 1);
     return info;
   });
 
@@ -269,7 +270,7 @@ export function nativeKernelConfigs(
         : null;
       if (plan) plan.run(av, bv, out);
       else for (let i = 0; i < out.length; i++) out[i] = av[i] + bv[i];
-      relu(out, out);
+      relu(out, out, a.shape.at(-1) ?? 1);
       return info;
     },
   });
@@ -472,6 +473,7 @@ export function nativeKernelConfigs(
       return info;
     },
   });
+  configs.push(...classificationConfigs(backendName));
   const sgd = new SgdRunner(dnnl, buffers);
   configs.push({
     kernelName: MOMENTUM_SGD_UPDATE,
@@ -514,4 +516,62 @@ export function nativeKernelConfigs(
   });
 
   return configs;
+}
+
+/** The logits and labels of a classification kernel, checked: float32 `[N, C]`, int32 `[N]`. */
+function logitsAndLabels(
+  kernel: string,
+  backend: MathBackendCPU,
+  inputs: tf.NamedTensorInfoMap,
+): { logits: Float32Array; labels: Int32Array; classes: number } {
+  const { logits, labels } = inputs as Record<string, tf.TensorInfo>;
+  if (
+    logits.dtype !== "float32" || logits.shape.length !== 2 || labels.dtype !== "int32" ||
+    labels.shape.length !== 1 || labels.shape[0] !== logits.shape[0]
+  ) {
+    throw new Error(
+      `native ${kernel}: logits must be float32 [N, C] and labels int32 [N], got ` +
+        `${logits.dtype} [${logits.shape}] and ${labels.dtype} [${labels.shape}]`,
+    );
+  }
+  return {
+    logits: values(backend, logits),
+    labels: backend.data.get(labels.dataId).values as Int32Array,
+    classes: logits.shape[1],
+  };
+}
+
+/** The classification head's kernels, in JavaScript: one pass each over a small batch. */
+function classificationConfigs(backendName: string): tf.KernelConfig[] {
+  const scalar = (backend: MathBackendCPU, x: number) =>
+    backend.makeTensorInfo([], "float32", Float32Array.of(x));
+  return [{
+    kernelName: TOP_K_CORRECT,
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const cpu = backend as MathBackendCPU;
+      const { logits, labels, classes } = logitsAndLabels(TOP_K_CORRECT, cpu, inputs);
+      const { k } = attrs as unknown as { k: number };
+      return scalar(cpu, topKCorrect(logits, labels, classes, k));
+    },
+  }, {
+    kernelName: SOFTMAX_CROSS_ENTROPY,
+    backendName,
+    kernelFunc: ({ inputs, backend }) => {
+      const cpu = backend as MathBackendCPU;
+      const { logits, labels, classes } = logitsAndLabels(SOFTMAX_CROSS_ENTROPY, cpu, inputs);
+      return scalar(cpu, softmaxCrossEntropy(logits, labels, classes));
+    },
+  }, {
+    kernelName: SOFTMAX_CROSS_ENTROPY_GRAD,
+    backendName,
+    kernelFunc: ({ inputs, backend }) => {
+      const cpu = backend as MathBackendCPU;
+      const { logits, labels, classes } = logitsAndLabels(SOFTMAX_CROSS_ENTROPY_GRAD, cpu, inputs);
+      const dy = values(cpu, inputs.dy as tf.TensorInfo)[0];
+      const out = new Float32Array(logits.length);
+      softmaxCrossEntropyGrad(dy, logits, labels, classes, out);
+      return cpu.makeTensorInfo([labels.length, classes], "float32", out);
+    },
+  }];
 }

@@ -83,3 +83,19 @@ export function reduceAxesGemm(
   if (status !== 0) throw new Error(`oneDNN (${dnnl.path}) dnnl_sgemm failed: status ${status}`);
   return true;
 }
+
+let partials = new Float32Array(new ArrayBuffer(4 * 256));
+
+/**
+ * Whether every value of `x` (channels last, `channels` per pixel) is finite as far as its
+ * per-channel sums show: a NaN or an infinity makes its channel's sum non-finite, and so can an
+ * overflow of finite values, so false means "maybe not", true means "none". One multi-threaded
+ * pass, about a tenth of a JavaScript scan's time.
+ */
+export function sumsFinite(dnnl: Dnnl, x: Float32Array, channels: number): boolean {
+  if (partials.length < channels) partials = new Float32Array(new ArrayBuffer(4 * channels));
+  const out = partials.subarray(0, channels);
+  reduceAxesGemm(dnnl, x, [x.length / channels, channels], [0], false, out);
+  for (let c = 0; c < channels; c++) if (!Number.isFinite(out[c])) return false;
+  return true;
+}
