@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
-import { DataLoader, epochOrder } from "../../src/train/loader.ts";
+import { DataLoader, epochOrder, toUnitRange } from "../../src/train/loader.ts";
 import { ArrayDataset, useCpu } from "./helpers.ts";
 
 await useCpu();
@@ -86,4 +86,18 @@ Deno.test("uint8 images are scaled to [0, 1]; a transform gets 0–255 floats an
     batch: 1,
     training: false,
   }]);
+});
+
+Deno.test("uint8 pixels become exactly the float32 quotient x / 255, each correctly rounded", () => {
+  const all = Uint8Array.from({ length: 256 }, (_, x) => x);
+  const got = toUnitRange(all);
+  const viaDiv = tf.tidy(() => tf.div(tf.tensor1d(Float32Array.from(all)), 255).dataSync());
+  assert.deepEqual(got, viaDiv);
+  for (let x = 0; x < 256; x++) {
+    // q·255 − x is exact in float64 (24 + 8 bits), so this is the rounding error times 255;
+    // correct rounding keeps it within half a float32 ulp of q.
+    const q = got[x];
+    const halfUlp = q === 0 ? 0 : 2 ** (Math.floor(Math.log2(q)) - 24);
+    assert.ok(Math.abs(q * 255 - x) <= 255 * halfUlp, `x = ${x}: ${q}`);
+  }
 });
