@@ -7,8 +7,10 @@
  *
  * `--compare` runs the same work on several backends (`--backends`, default cpu, webgpu,
  * native), each in its own process so that one backend's start-up cannot affect another's, and
- * prints each one's speed relative to the first that ran. A backend that cannot start is listed
- * with its reason; its JSON entry holds `error`.
+ * prints each one's speed relative to the first that ran. After their warm-ups the processes
+ * train in turns of a sixth of the timed steps (`bench_interleave.ts`), so a slow spell of a
+ * shared machine falls on all of them alike. A backend that cannot start is listed with its
+ * reason; its JSON entry holds `error`.
  *
  * @module
  */
@@ -32,9 +34,16 @@ import {
 import { WEBGPU_KERNEL_CHOICES } from "../src/backend/webgpu_kernels.ts";
 import { type FlagSpec, type FlagValues, parseFlags, UsageError } from "./flags.ts";
 import { selfCommand } from "./self.ts";
-import { findTorchPython, runTorchReference } from "./reference/torch.ts";
+import { findTorchPython, TORCH_SCRIPT } from "./reference/torch.ts";
 import { compareRanks } from "./bench_ranks.ts";
 import { startDistributed } from "./distributed.ts";
+import {
+  roundSizes,
+  takeTurns,
+  TurnCallback,
+  type TurnChild,
+  TurnTaker,
+} from "./bench_interleave.ts";
 
 const FLAGS: FlagSpec[] = [
   ...MODEL_FLAGS,
@@ -53,6 +62,11 @@ const FLAGS: FlagSpec[] = [
     help: "Backends --compare runs, comma-separated, the first being the baseline; " +
       "`pytorch` adds the PyTorch reference on the CPU (python3 with torch, one thread per core); " +
       "`webgpu:stock` and `webgpu:ours` pick the WebGPU kernel set, `native:bf16` the native backend in bf16",
+  },
+  {
+    name: "serve",
+    type: "boolean",
+    help: "Internal, for --compare: after the warm-up, train in the rounds the parent sends",
   },
   {
     name: "ranks",
@@ -148,14 +162,21 @@ export async function measure(v: FlagValues): Promise<BenchResult> {
   const data = randomImages((warmup + steps) * batch, side, config.classes);
   const model = new Model(buildNetwork(config));
   const clock = new BatchClock();
+  const turns = v.serve ? new TurnTaker() : null;
+  const turn = turns ? new TurnCallback(warmup, turns) : null;
   const network = model.net.name;
   try {
     model.prepare({ optimizer: new MomentumSGD({ lr: 0.001 }) });
     const opts = { batchSize: batch, shuffle: false, seed: 0 };
     const loader = dist ? dist.loader(data, opts) : new DataLoader(data, opts);
     const ranks = dist?.attach(model);
-    const callbacks = ranks ? [ranks.first, clock, ranks.last] : [clock];
+    const callbacks = ranks ? [ranks.first, clock, ranks.last] : turn ? [clock, turn] : [clock];
     await model.fit(loader, undefined, { epochs: 1, verbose: 0, callbacks });
+    while (turns && !turns.finished) {
+      if (await turns.nextRound() > 0) {
+        throw new Error("bench: the parent asked for too many steps");
+      }
+    }
     await model.evaluate(loader, { callbacks: [clock] });
   } finally {
     model.dispose();
@@ -165,7 +186,7 @@ export async function measure(v: FlagValues): Promise<BenchResult> {
     batches: steps,
     imageShape: [side, side, 3],
   });
-  const trainSeconds = timed(clock.train, warmup);
+  const trainSeconds = turn ? turn.seconds : timed(clock.train, warmup);
   return {
     backend: tf.getBackend(),
     backend_summary: report.summary,
@@ -184,16 +205,11 @@ export async function measure(v: FlagValues): Promise<BenchResult> {
   };
 }
 
-/** The same work in PyTorch (`tasks/reference/resnet_fcn_torch.py`), for the ratio. */
-async function measureTorch(
-  v: FlagValues,
-): Promise<BenchResult | { backend: string; error: string }> {
-  const python = await findTorchPython();
-  if (!python) {
-    return { backend: "pytorch", error: "no python3 with torch (Debian: python3-torch)" };
-  }
+/** The PyTorch reference's command line for the same work (`tasks/reference/resnet_fcn_torch.py`). */
+function torchArgs(v: FlagValues): string[] {
   const config = modelConfig(v, 3);
-  const args = [
+  return [
+    TORCH_SCRIPT,
     "bench",
     ...["--depth", config.model.replace("resnet", ""), "--width", String(config.width)],
     ...[
@@ -205,31 +221,32 @@ async function measureTorch(
       String(v.warmup),
     ],
     ...["--input", String(v.input), "--classes", String(config.classes)],
-    ...["--threads", String(navigator.hardwareConcurrency), "--channels-last"],
+    ...["--threads", String(navigator.hardwareConcurrency), "--channels-last", "--serve"],
     ...(config.blocks ? ["--blocks", config.blocks.join(",")] : []),
   ];
-  try {
-    const r = JSON.parse((await runTorchReference(python, args)).trim().split("\n").at(-1)!);
-    const batch = Number(v["batch-size"]);
-    return {
-      backend: "pytorch",
-      backend_summary: `PyTorch ${r.torch} on the CPU, ${r.threads} threads, channels-last`,
-      model: config.model,
-      network: "PyTorch reference",
-      width: config.width,
-      blocks: config.blocks ?? null,
-      input: Number(v.input),
-      batch_size: batch,
-      steps: Number(v.steps),
-      train_img_per_s: r.train_img_per_s,
-      train_steps_per_s: r.train_img_per_s / batch,
-      eval_img_per_s: r.eval_img_per_s,
-      augment_batches_per_s: NaN,
-      peak_rss_mib: r.peak_rss_mib,
-    };
-  } catch (e) {
-    return { backend: "pytorch", error: (e as Error).message };
-  }
+}
+
+/** The reference's result line as a {@linkcode BenchResult}. */
+function torchResult(v: FlagValues, r: Record<string, unknown>): BenchResult {
+  const config = modelConfig(v, 3);
+  const batch = Number(v["batch-size"]);
+  const train = Number(r.train_img_per_s);
+  return {
+    backend: "pytorch",
+    backend_summary: `PyTorch ${r.torch} on the CPU, ${r.threads} threads, channels-last`,
+    model: config.model,
+    network: "PyTorch reference",
+    width: config.width,
+    blocks: config.blocks ?? null,
+    input: Number(v.input),
+    batch_size: batch,
+    steps: Number(v.steps),
+    train_img_per_s: train,
+    train_steps_per_s: train / batch,
+    eval_img_per_s: Number(r.eval_img_per_s),
+    augment_batches_per_s: NaN,
+    peak_rss_mib: Number(r.peak_rss_mib),
+  };
 }
 
 const fmt = (x: number) =>
@@ -253,7 +270,7 @@ function childArgs(v: FlagValues, spec: string): string[] {
   const out = ["bench"];
   for (const s of FLAGS) {
     const x = v[s.name];
-    if (["compare", "backends", "backend"].includes(s.name) || x === undefined) continue;
+    if (["compare", "backends", "backend", "serve"].includes(s.name) || x === undefined) continue;
     if (s.name === optionFlag && option !== undefined) continue;
     out.push(`--${s.name}`, String(x));
   }
@@ -275,6 +292,9 @@ function validSpec(spec: string): boolean {
   return (BACKEND_CHOICES as readonly string[]).includes(b) || b === "pytorch";
 }
 
+/** Rounds `--compare` splits the timed steps into (fewer when there are fewer steps). */
+const ROUNDS = 6;
+
 async function compare(v: FlagValues): Promise<number> {
   const backends = String(v.backends).split(",").map((b) => b.trim()).filter((b) => b !== "");
   for (const b of backends) {
@@ -284,28 +304,30 @@ async function compare(v: FlagValues): Promise<number> {
       );
     }
   }
-  const results: (BenchResult | { backend: string; error: string })[] = [];
+  const python = backends.includes("pytorch") ? await findTorchPython() : null;
+  const children: TurnChild[] = [];
+  const missing = new Map<string, string>();
   for (const b of backends) {
-    console.error(`bench: running on ${b} …`);
-    if (b === "pytorch") {
-      results.push(await measureTorch(v));
-      continue;
-    }
-    const { command, args } = selfCommand(childArgs(v, b));
-    const out = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" })
-      .output();
-    const stdout = new TextDecoder().decode(out.stdout).trim().split("\n");
-    const stderr = new TextDecoder().decode(out.stderr).trim().split("\n");
-    if (out.code === 0) {
-      const r = JSON.parse(stdout.at(-1)!) as BenchResult;
-      results.push(b.includes(":") ? { ...r, backend: b } : r);
-    } else {
-      results.push({
-        backend: b,
-        error: stderr.at(-1)?.replace(/^error: /, "") ?? `exit ${out.code}`,
-      });
-    }
+    if (b !== "pytorch") {
+      children.push({ name: b, ...selfCommand([...childArgs(v, b), "--serve"]) });
+    } else if (python) children.push({ name: b, command: python, args: torchArgs(v) });
+    else missing.set(b, "no python3 with torch (Debian: python3-torch)");
   }
+  const steps = Number(v.steps);
+  const outcomes = await takeTurns(
+    children,
+    roundSizes(steps, Math.max(1, Math.ceil(steps / ROUNDS))),
+    (message) => console.error(`bench: ${message}`),
+  );
+  const results: (BenchResult | { backend: string; error: string })[] = backends.map((b) => {
+    const i = children.findIndex((c) => c.name === b);
+    if (i < 0) return { backend: b, error: missing.get(b)! };
+    const outcome = outcomes[i];
+    if ("error" in outcome) return { backend: b, error: outcome.error };
+    if (b === "pytorch") return torchResult(v, outcome.result);
+    const r = outcome.result as unknown as BenchResult;
+    return b.includes(":") ? { ...r, backend: b } : r;
+  });
   const ok = results.filter((r): r is BenchResult => !("error" in r));
   const base = ok[0];
   const rows = [[

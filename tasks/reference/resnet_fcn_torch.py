@@ -185,19 +185,39 @@ def bench(args):
         if dev.type == "cuda":
             torch.cuda.synchronize()
 
+    # The last output outlives each call, as it does between the steps of one loop: freeing its
+    # graph at a return makes the allocator give memory back and fault it in again (about 50 ms
+    # on the next step here), which a run taking turns would otherwise pay every round.
+    last = [None]
+
     def train_steps(n):
         for _ in range(n):
             opt.zero_grad(set_to_none=True)
-            out = net(x)
+            out = last[0] = net(x)
             F.cross_entropy(out if out.dim() == 2 else out.mean((2, 3)), y).backward()
             opt.step()
         sync()
 
     net.train()
     train_steps(args.warmup)
-    t = time.perf_counter()
-    train_steps(args.steps)
-    train = args.batch * args.steps / (time.perf_counter() - t)
+    if args.serve:
+        # bench --compare's turns (tasks/bench_interleave.ts): ready, then timed rounds on request.
+        print(json.dumps({"ready": True}), flush=True)
+        done, seconds = 0, 0.0
+        for line in sys.stdin:
+            command = json.loads(line)
+            if "train" not in command:
+                break
+            t = time.perf_counter()
+            train_steps(command["train"])
+            took = time.perf_counter() - t
+            done, seconds = done + command["train"], seconds + took
+            print(json.dumps({"seconds": took}), flush=True)
+        train = args.batch * done / seconds
+    else:
+        t = time.perf_counter()
+        train_steps(args.steps)
+        train = args.batch * args.steps / (time.perf_counter() - t)
     net.eval()
     with torch.no_grad():
         for _ in range(args.warmup):
@@ -245,6 +265,7 @@ def main():
     b.add_argument("--device", default="cpu")
     b.add_argument("--threads", type=int, default=0)
     b.add_argument("--channels-last", action="store_true", help="NHWC memory layout (fastest on CPU)")
+    b.add_argument("--serve", action="store_true", help="take turns with other benchmarks (bench --compare)")
     args = p.parse_args()
     if getattr(args, "threads", 0):
         torch.set_num_threads(args.threads)
