@@ -131,6 +131,17 @@ export class TurnCallback extends Callback {
   }
 }
 
+/**
+ * How long the parent waits before each turn. OpenMP's idle threads spin a few milliseconds
+ * after a process's last primitive (libgomp's default); a pause lets the previous process's
+ * threads go to sleep before the next one starts, so neither's spin eats into the other's turn.
+ */
+const SETTLE_MS = 50;
+
+function settle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+}
+
 /** A process taking turns, seen from the parent. */
 export interface TurnChild {
   /** Label in errors. */
@@ -204,6 +215,7 @@ export async function takeTurns(
     onProgress(`round ${i + 1} of ${rounds.length} (${k} steps each)`);
     for (const r of running) {
       if (r.outcome) continue;
+      await settle();
       const answer = await ask(r, { train: k });
       if (typeof answer?.seconds !== "number") await fail(r, "stopped during a round");
     }

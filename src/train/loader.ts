@@ -26,17 +26,26 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { Tensor1D, Tensor4D } from "../tensor_types.ts";
 import type { BatchTransform, Dataset } from "../data/dataset.ts";
 import { seededRandom } from "../data/random.ts";
+import { hostBuffer } from "../backend/host_buffers.ts";
 
 /** `x / 255` for each byte value, rounded once to float32 as a float32 division rounds it. */
 const UNIT_RANGE = Float32Array.from({ length: 256 }, (_, x) => x / 255);
 
 /**
  * Pixels 0–255 to [0, 1] in one pass through a table: the values `tf.div(x, 255)` gives, without
- * a float32 copy of the batch and a kernel over it.
+ * a float32 copy of the batch and a kernel over it. Writes into `out` (every element).
  */
-export function toUnitRange(pixels: Uint8Array): Float32Array {
-  const out = new Float32Array(pixels.length);
+export function toUnitRange(
+  pixels: Uint8Array,
+  out: Float32Array = new Float32Array(pixels.length),
+): Float32Array {
   for (let i = 0; i < pixels.length; i++) out[i] = UNIT_RANGE[pixels[i]];
+  return out;
+}
+
+/** Pixels 0–255 as floats, unscaled, into `out` (every element). */
+function toFloats(pixels: Uint8Array, out: Float32Array): Float32Array {
+  for (let i = 0; i < pixels.length; i++) out[i] = pixels[i];
   return out;
 }
 
@@ -159,11 +168,12 @@ export class DataLoader {
         );
       }
       const transform = this.#transform;
+      // A uint8 batch becomes floats in a buffer the backend recycles (see host_buffers.ts).
       const pixels = !isUint8
         ? raw.images as Float32Array
         : transform
-        ? Float32Array.from(raw.images)
-        : toUnitRange(raw.images as Uint8Array);
+        ? toFloats(raw.images as Uint8Array, hostBuffer(raw.images.length))
+        : toUnitRange(raw.images as Uint8Array, hostBuffer(raw.images.length));
       const images = transform
         ? tf.tidy(() =>
           transform(tf.tensor4d(pixels, [size, h, w, c], "float32"), {

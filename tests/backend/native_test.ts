@@ -21,6 +21,8 @@ import {
 } from "../../src/backend/fused_ops.ts";
 import { topKAccuracy } from "../../src/train/metrics.ts";
 import { softmaxCrossEntropy } from "../../src/train/losses.ts";
+import { DataLoader } from "../../src/train/loader.ts";
+import { arrayDataset } from "../../src/data/array_dataset.ts";
 import { addRelu, BatchNorm } from "../../src/nn/layers.ts";
 import { MomentumSGD } from "../../src/train/optimizer.ts";
 import "../../src/train/gradients.ts";
@@ -616,5 +618,43 @@ Deno.test({
     const { kernels } = await tf.profile(() => softmaxCrossEntropy(logits, labels));
     assert.deepEqual(kernels.map((k) => k.name), [SOFTMAX_CROSS_ENTROPY]);
     tf.dispose([logits, labels]);
+  },
+});
+
+Deno.test({
+  name: "native loader batches come from the buffer pool, go back on dispose, and hold x / 255",
+  ignore,
+  fn: async () => {
+    await tf.setBackend("native");
+    const pixels = Uint8Array.from({ length: 2 * 4 * 4 * 3 }, (_, i) => (i * 37) % 256);
+    const ds = arrayDataset(
+      { dtype: "uint8", shape: [2, 4, 4, 3], data: pixels },
+      { dtype: "int32", shape: [2], data: Int32Array.of(0, 1) },
+    );
+    const loader = new DataLoader(ds, { batchSize: 2, shuffle: false });
+    const buffers: unknown[] = [];
+    for (const epoch of [0, 1]) {
+      for await (const { images, labels } of loader.batches(epoch)) {
+        const backend = tf.backend() as unknown as { data: Map<tf.DataId, { values: unknown }> };
+        buffers.push(backend.data.get(images.dataId)!.values);
+        assert.deepEqual(
+          Array.from(images.dataSync()),
+          Array.from(pixels, (x) => Math.fround(x / 255)),
+        );
+        tf.dispose([images, labels]);
+      }
+    }
+    // dataSync hands the first buffer to user code, so the pool gives it up: a second epoch
+    // gets a new one. Without the read, the same buffer comes back.
+    assert.notStrictEqual(buffers[1], buffers[0]);
+    const again: unknown[] = [];
+    for (const epoch of [2, 3]) {
+      for await (const { images, labels } of loader.batches(epoch)) {
+        const backend = tf.backend() as unknown as { data: Map<tf.DataId, { values: unknown }> };
+        again.push(backend.data.get(images.dataId)!.values);
+        tf.dispose([images, labels]);
+      }
+    }
+    assert.strictEqual(again[1], again[0]);
   },
 });

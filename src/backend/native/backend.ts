@@ -15,15 +15,24 @@
 import type * as tf from "@tensorflow/tfjs-core";
 import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import type { BufferPool } from "./pool.ts";
+import type { HostBufferLender } from "../host_buffers.ts";
 
 /** MathBackendCPU with buffer recycling. */
-export class NativeBackend extends MathBackendCPU {
+export class NativeBackend extends MathBackendCPU implements HostBufferLender {
   /** Where the native kernels take their output buffers. */
   readonly pool: BufferPool;
 
   constructor(pool: BufferPool) {
     super();
     this.pool = pool;
+  }
+
+  /**
+   * A pooled buffer for a tensor about to be created from host values (`hostBuffer` in
+   * `../host_buffers.ts`); it comes back to the pool when that tensor's data is freed.
+   */
+  hostBuffer(length: number): Float32Array {
+    return this.pool.take(length);
   }
 
   /** As the CPU backend's; the buffer handed out is never recycled afterwards. */
