@@ -277,7 +277,7 @@ function batchStatistics(
 }
 
 function updateMoving(moving: Variable, batch: tf.Tensor): void {
-  const value = tf.tidy(() => blend(moving, batch));
+  const value = blend(moving, batch);
   if (BatchNorm.deferMoving === null) moving.assign(value);
   else BatchNorm.deferMoving(moving, tf.keep(value));
 }
@@ -291,5 +291,5 @@ function blend(moving: tf.Tensor, batch: tf.Tensor): tf.Tensor {
       { momentum: BN_MOMENTUM },
     ) as tf.Tensor;
   }
-  return tf.add(tf.mul(moving, BN_MOMENTUM), tf.mul(batch, 1 - BN_MOMENTUM));
+  return tf.tidy(() => tf.add(tf.mul(moving, BN_MOMENTUM), tf.mul(batch, 1 - BN_MOMENTUM)));
 }

@@ -102,27 +102,34 @@ export class MomentumSGD {
 
   #update(vars: readonly NamedVariable[], grads: NamedTensorMap): void {
     const lr = this.lr;
-    // One kernel per parameter where the backend has it (native) instead of five.
-    const fused = tf.getKernel(MOMENTUM_SGD_UPDATE, tf.getBackend()) !== undefined;
     for (const { name, variable, trainable } of vars) {
-      if (!trainable) continue;
-      const g = grads[variable.name];
-      if (g === undefined) {
+      if (trainable && grads[variable.name] === undefined) {
         throw new Error(`MomentumSGD: no gradient for trainable variable "${name}"`);
       }
-      const v = this.#buffer(name, variable);
-      if (fused) {
-        tf.tidy(() => {
+    }
+    // One kernel per parameter where the backend has it (native) instead of five, under one
+    // scope: each output's buffer passes to its variable, so nothing waits for the scope's end.
+    if (tf.getKernel(MOMENTUM_SGD_UPDATE, tf.getBackend()) !== undefined) {
+      const attrs = { lr, momentum: this.momentum, weightDecay: this.weightDecay };
+      tf.tidy(() => {
+        for (const { name, variable, trainable } of vars) {
+          if (!trainable) continue;
+          const v = this.#buffer(name, variable);
           const [wNew, vNew] = tf.engine().runKernel(
             MOMENTUM_SGD_UPDATE,
-            { variable, velocity: v, gradient: g },
-            { lr, momentum: this.momentum, weightDecay: this.weightDecay },
+            { variable, velocity: v, gradient: grads[variable.name] },
+            attrs,
           ) as tf.Tensor[];
           v.assign(vNew);
           variable.assign(wNew);
-        });
-        continue;
-      }
+        }
+      });
+      return;
+    }
+    for (const { name, variable, trainable } of vars) {
+      if (!trainable) continue;
+      const g = grads[variable.name];
+      const v = this.#buffer(name, variable);
       tf.tidy(() => {
         const decayed = this.weightDecay === 0 ? g : tf.add(g, tf.mul(variable, this.weightDecay));
         const vNew = tf.add(tf.mul(v, this.momentum), decayed);
