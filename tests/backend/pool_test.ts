@@ -44,3 +44,15 @@ Deno.test("BufferPool never recycles a buffer that escaped", () => {
   pool.release(foreign);
   assert.equal(pool.heldBytes, 0);
 });
+
+Deno.test("BufferPool buffers start on a 64-byte boundary, each in its own ArrayBuffer", () => {
+  const pool = new BufferPool(1 << 20);
+  const taken = [1, 3, 16, 1000, 65536].map((n) => pool.take(n));
+  for (const b of taken) {
+    const address = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
+    assert.equal(address % 64, 0, `${b.length} floats at ${address}`);
+    b.fill(7);
+    assert.equal(b.length * 4 <= b.buffer.byteLength - b.byteOffset, true);
+  }
+  assert.equal(new Set(taken.map((b) => b.buffer)).size, taken.length);
+});
