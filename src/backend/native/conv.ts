@@ -38,7 +38,7 @@ import {
   type Primitive,
   type PrimitiveArg,
 } from "./dnnl.ts";
-import type { BufferPool } from "./pool.ts";
+import { type BufferPool, cacheLineAligned } from "./pool.ts";
 import type { ConvGeometry } from "./conv_geometry.ts";
 import { type UnitStride, unitStride } from "./unit_stride.ts";
 
@@ -498,7 +498,7 @@ export class ConvRunner {
         ? [{ arg: DNNL.argSrc, md: wPlain }, { arg: DNNL.argDst, md: chosen }]
         : [{ arg: DNNL.argSrc, md: chosen }, { arg: DNNL.argDst, md: wPlain }],
     );
-    const scratch = new Float32Array(new ArrayBuffer(d.descBytes(chosen)));
+    const scratch = cacheLineAligned(Math.ceil(d.descBytes(chosen) / 4));
     return { main, family, reorder, scratch };
   }
 }

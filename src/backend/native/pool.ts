@@ -36,7 +36,7 @@ const ALIGN = 64;
  * oneDNN's 64-byte vector loads would straddle two lines: batch norm's backward pass took 25 %
  * longer on such buffers.
  */
-function cacheLineAligned(length: number): Float32Array {
+export function cacheLineAligned(length: number): Float32Array {
   const buffer = new ArrayBuffer(4 * length + ALIGN);
   const address = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(new Uint8Array(buffer))));
   return new Float32Array(buffer, (ALIGN - address % ALIGN) % ALIGN, length);

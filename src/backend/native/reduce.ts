@@ -15,12 +15,13 @@
  * @module
  */
 import type { Dnnl } from "./dnnl.ts";
+import { cacheLineAligned } from "./pool.ts";
 
 const ASCII_N = 78;
-let ones = new Float32Array(new ArrayBuffer(4 * 4096)).fill(1);
+let ones = cacheLineAligned(4096).fill(1);
 
 function onesOf(n: number): Float32Array {
-  if (ones.length < n) ones = new Float32Array(new ArrayBuffer(4 * n)).fill(1);
+  if (ones.length < n) ones = cacheLineAligned(n).fill(1);
   return ones;
 }
 
