@@ -56,3 +56,20 @@ Deno.test("BufferPool buffers start on a 64-byte boundary, each in its own Array
   }
   assert.equal(new Set(taken.map((b) => b.buffer)).size, taken.length);
 });
+
+Deno.test("BufferPool adopts a kernel's own output only when it starts on a cache line", () => {
+  const pool = new BufferPool(1 << 20);
+  // Kernels' own 16 KiB outputs: V8 places such data 16 bytes past a line, or on one by chance.
+  let unaligned = 0;
+  for (let i = 0; i < 8; i++) {
+    const b = new Float32Array(4096);
+    const aligned = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b))) % 64 === 0;
+    if (!aligned) unaligned++;
+    pool.adopt(b);
+    pool.release(b);
+    const next = pool.take(4096);
+    assert.equal(next === b, aligned, `output ${i} (aligned: ${aligned})`);
+    pool.release(next);
+  }
+  assert.ok(unaligned > 0, "no unaligned output to refuse");
+});

@@ -38,8 +38,12 @@ const ALIGN = 64;
  */
 export function cacheLineAligned(length: number): Float32Array {
   const buffer = new ArrayBuffer(4 * length + ALIGN);
-  const address = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(new Uint8Array(buffer))));
+  const address = addressOf(new Uint8Array(buffer));
   return new Float32Array(buffer, (ALIGN - address % ALIGN) % ALIGN, length);
+}
+
+function addressOf(view: ArrayBufferView): number {
+  return Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(view as Uint8Array)));
 }
 
 /** The pool holds at least this many bytes for reuse, however small the working set. */
@@ -93,11 +97,14 @@ export class BufferPool {
     return fresh;
   }
 
-  /** Marks a buffer a kernel created for its own output as recyclable once disposed. */
+  /**
+   * Marks a buffer a kernel created for its own output as recyclable once disposed, when it
+   * starts on a cache line, so that every buffer `take` hands out does.
+   */
   adopt(values: Float32Array): void {
     if (
       values.byteOffset === 0 && values.byteLength === values.buffer.byteLength &&
-      !this.#owned.has(values)
+      !this.#owned.has(values) && values.length > 0 && addressOf(values) % ALIGN === 0
     ) {
       this.#owned.add(values);
       this.#lent(values.byteLength);
