@@ -573,6 +573,18 @@ function classificationBatch(): { logits: tf.Tensor2D; labels: tf.Tensor1D } {
   return { logits: tf.tensor2d(v, [n, c]), labels: tf.tensor1d(labels, "int32") };
 }
 
+/** Asserts that on native `f` of a classification batch runs the one kernel `name`, no other. */
+async function onlyKernel(
+  name: string,
+  f: (logits: tf.Tensor2D, labels: tf.Tensor1D) => tf.Tensor,
+): Promise<void> {
+  await tf.setBackend("native");
+  const { logits, labels } = classificationBatch();
+  const { kernels } = await tf.profile(() => f(logits, labels));
+  assert.deepEqual(kernels.map((k) => k.name), [name]);
+  tf.dispose([logits, labels]);
+}
+
 Deno.test({
   name: "native top-k hit count is one kernel and counts as the plain ops do (ties, NaN, ∞)",
   ignore,
@@ -588,11 +600,7 @@ Deno.test({
       assert.deepEqual(got.values, ref.values, `k=${k}`);
       assert.ok(ref.values[0] > 0 && (k >= 10 || ref.values[0] < 37), `k=${k}: a telling case`);
     }
-    await tf.setBackend("native");
-    const { logits, labels } = classificationBatch();
-    const { kernels } = await tf.profile(() => topKAccuracy(5).correct(logits, labels));
-    assert.deepEqual(kernels.map((k) => k.name), [TOP_K_CORRECT]);
-    tf.dispose([logits, labels]);
+    await onlyKernel(TOP_K_CORRECT, (logits, labels) => topKAccuracy(5).correct(logits, labels));
   },
 });
 
@@ -613,11 +621,7 @@ Deno.test({
       const errors = await agree(`loss (bad rows: ${bad})`, lossAndGrad(bad));
       for (const e of errors) assert.ok(e <= 1e-6, `relative error ${e}`);
     }
-    await tf.setBackend("native");
-    const { logits, labels } = classificationBatch();
-    const { kernels } = await tf.profile(() => softmaxCrossEntropy(logits, labels));
-    assert.deepEqual(kernels.map((k) => k.name), [SOFTMAX_CROSS_ENTROPY]);
-    tf.dispose([logits, labels]);
+    await onlyKernel(SOFTMAX_CROSS_ENTROPY, softmaxCrossEntropy);
   },
 });
 
