@@ -18,6 +18,7 @@
  *
  * @module
  */
+import * as tf from "@tensorflow/tfjs-core";
 import { Callback } from "../src/train/callback.ts";
 
 /** Lines of a byte stream. */
@@ -117,12 +118,14 @@ export class TurnCallback extends Callback {
   }
 
   override async onTrainBatchEnd(batch: number): Promise<void> {
-    const now = performance.now();
     if (batch + 1 < this.#warmup) return;
-    if (batch + 1 === this.#warmup) this.#turns.send({ ready: true });
-    else {
+    if (batch + 1 === this.#warmup) {
+      await drainDevice();
+      this.#turns.send({ ready: true });
+    } else {
       if (--this.#left > 0) return;
-      const seconds = (now - this.#start) / 1000;
+      await drainDevice();
+      const seconds = (performance.now() - this.#start) / 1000;
       this.seconds += seconds;
       this.#turns.send({ seconds });
     }
@@ -140,6 +143,29 @@ const SETTLE_MS = 50;
 
 function settle(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+}
+
+/** The parts of TensorFlow.js's WebGPU backend that say when its queued work is done. */
+interface QueuedDevice {
+  ensureCommandEncoderReady(): void;
+  endComputePassEncoder(): void;
+  submitQueue(): void;
+  device: { queue: { onSubmittedWorkDone(): Promise<void> } };
+}
+
+/**
+ * Waits until the active backend has no work in flight. On `webgpu`, `Model.fit` queues the next
+ * step before a batch's callbacks run; waiting keeps that work (on llvmpipe, CPU threads) out of
+ * the next process's turn, and counts it in this one's. Other backends compute synchronously.
+ */
+async function drainDevice(): Promise<void> {
+  const backend = tf.backend() as unknown as Partial<QueuedDevice>;
+  if (typeof backend.submitQueue !== "function" || !backend.device) return;
+  // As the backend's own reads flush: close the open pass, submit what was encoded.
+  backend.ensureCommandEncoderReady!();
+  backend.endComputePassEncoder!();
+  backend.submitQueue();
+  await backend.device.queue.onSubmittedWorkDone();
 }
 
 /** A process taking turns, seen from the parent. */
