@@ -1,9 +1,10 @@
 /**
  * The classification head's per-batch arithmetic, each in one pass over a `[N, C]` batch of
  * logits: the top-k hit count (`NativeTopKCorrect`) and softmax cross-entropy with its gradient
- * (`NativeSoftmaxCrossEntropy`), whose contracts `../fused_ops.ts` gives. A batch holds a few thousand values, far below
- * what repays a oneDNN call, while the plain ops take about 17 kernels per metric and 25 for the
- * loss and its gradient, most of them broadcasting loops: engine overhead, not arithmetic.
+ * (`NativeSoftmaxCrossEntropy`), whose contracts `../fused_ops.ts` gives. A batch holds a few
+ * thousand values, far below what repays a oneDNN call, while the plain ops take about 17
+ * kernels per metric and 25 for the loss and its gradient, most of them broadcasting loops:
+ * engine overhead, not arithmetic.
  *
  * @example
  * ```ts

@@ -234,10 +234,7 @@ export function nativeKernelConfigs(
   // (one oneDNN pass, a tenth of a JavaScript scan) say there is no NaN for it to lose; else the
   // JavaScript loop does it. `out` may be `x` (in place); `channels` is the last axis.
   const relu = (x: Float32Array, out: Float32Array, channels: number) => {
-    if (
-      x.length >= MIN_NATIVE_ELEMENTS && x.length % channels === 0 &&
-      sumsFinite(dnnl, x, channels)
-    ) {
+    if (x.length >= MIN_NATIVE_ELEMENTS && sumsFinite(dnnl, x, channels)) {
       return elementwise.unary(DNNL.eltwiseRelu, 0, 0, x, out);
     }
     for (let i = 0; i < x.length; i++) {
